@@ -1,0 +1,41 @@
+"""The event store: append, read in order behind a fence, subscribe. See store.EventStore."""
+
+from registry.eventstore.codec import EventCodec
+from registry.eventstore.errors import (
+    AppendNotFirstWrite,
+    CommandIdReused,
+    EventStoreError,
+    InvalidAppend,
+    InvalidStreamId,
+    PayloadTooLarge,
+    UnknownEventType,
+    WrongExpectedVersion,
+)
+from registry.eventstore.model import (
+    ANY,
+    NO_STREAM,
+    AppendResult,
+    Metadata,
+    RecordedEvent,
+    StreamAppend,
+)
+from registry.eventstore.store import EventStore
+
+__all__ = [
+    "ANY",
+    "NO_STREAM",
+    "AppendNotFirstWrite",
+    "AppendResult",
+    "CommandIdReused",
+    "EventCodec",
+    "EventStore",
+    "EventStoreError",
+    "InvalidAppend",
+    "InvalidStreamId",
+    "Metadata",
+    "PayloadTooLarge",
+    "RecordedEvent",
+    "StreamAppend",
+    "UnknownEventType",
+    "WrongExpectedVersion",
+]

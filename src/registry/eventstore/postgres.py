@@ -1,0 +1,284 @@
+"""The event store on PostgreSQL: one `events` table, written only by the append_events function
+(migrations/0004_append_events.sql), read in global order behind a transaction-id fence."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, Final
+
+import asyncpg
+import msgspec
+from asyncpg.pool import PoolConnectionProxy
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
+
+from registry.eventstore.codec import EventCodec
+from registry.eventstore.errors import AppendNotFirstWrite, CommandIdReused, WrongExpectedVersion
+from registry.eventstore.listener import NotificationListener
+from registry.eventstore.model import AppendResult, Metadata, RecordedEvent, StreamAppend
+from registry.eventstore.prepare import PreparedAppend, prepare
+from registry.eventstore.store import NO_METADATA
+
+CHANNEL: Final = "registry_events"
+
+APPEND: Final = """
+SELECT replayed, positions, "position", stream_versions, answer
+  FROM append_events($1, $2, $3::jsonb, $4::jsonb, $5, $6, $7, $8, $9, $10, $11::jsonb[])
+"""
+_COLUMNS: Final = """position, event_id, stream_id, stream_version, type, schema_version,
+       data::text AS data, metadata::text AS metadata, recorded_at"""
+# The fence: only events of transactions older than every transaction still running. Because
+# append_events draws positions in transaction-id order, no smaller position can commit later.
+READ_ALL: Final = f"""
+SELECT {_COLUMNS}
+  FROM events
+ WHERE position >= $1 AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+ ORDER BY position
+ LIMIT $2
+"""
+HELD_BACK: Final = """
+SELECT EXISTS (SELECT 1 FROM events
+                WHERE position >= $1
+                  AND transaction_id >= pg_snapshot_xmin(pg_current_snapshot()))
+"""
+HEAD: Final = """
+SELECT coalesce(max(position), 0) FROM events
+ WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+"""
+READ_STREAM: Final = f"""
+SELECT {_COLUMNS}
+  FROM events
+ WHERE stream_id = $1 AND stream_version >= $2
+ ORDER BY stream_version
+ LIMIT $3
+"""
+COMMAND: Final = """
+SELECT fingerprint, positions, "position", stream_versions, answer::text AS answer
+  FROM commands WHERE command_id = $1
+"""
+
+WRONG_VERSION: Final = "RG001"
+NOT_FIRST_WRITE: Final = "RG002"
+COMMAND_REUSED: Final = "RG003"
+_TRANSIENT = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,
+)
+
+_metadata_decoder = msgspec.json.Decoder(Metadata)
+
+#: A connection of our own or one lent by the pool.
+Connection = asyncpg.Connection | PoolConnectionProxy
+
+
+class PostgresEventStore:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        codec: EventCodec,
+        *,
+        batch_size: int = 500,
+        poll_interval: float = 1.0,
+        held_back_poll: float = 0.02,
+    ) -> None:
+        self._pool = pool
+        self._codec = codec
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        self._held_back_poll = held_back_poll
+
+    async def append(
+        self,
+        appends: Sequence[StreamAppend],
+        *,
+        metadata: Metadata = NO_METADATA,
+        command_id: str | None = None,
+        fingerprint: str | None = None,
+        answer: bytes | None = None,
+    ) -> AppendResult:
+        prepared = prepare(
+            self._codec,
+            appends,
+            metadata=metadata,
+            command_id=command_id,
+            fingerprint=fingerprint,
+            answer=answer,
+        )
+        async with self._pool.acquire() as conn:
+            return await self.append_prepared(conn, prepared)
+
+    async def append_on(
+        self,
+        conn: Connection,
+        appends: Sequence[StreamAppend],
+        *,
+        metadata: Metadata = NO_METADATA,
+        command_id: str | None = None,
+    ) -> AppendResult:
+        """Append on the caller's connection, inside the caller's transaction if one is open
+        (the append must then be the transaction's first write)."""
+        prepared = prepare(
+            self._codec,
+            appends,
+            metadata=metadata,
+            command_id=command_id,
+            fingerprint=None,
+            answer=None,
+        )
+        return await self.append_prepared(conn, prepared)
+
+    async def append_prepared(self, conn: Connection, prepared: PreparedAppend) -> AppendResult:
+        try:
+            row = await conn.fetchrow(APPEND, *_arguments(prepared))
+        except asyncpg.UniqueViolationError as error:
+            if prepared.command_id is None or error.constraint_name != "commands_pkey":
+                raise
+            return await self._twin_result(conn, prepared)
+        except asyncpg.PostgresError as error:
+            if error.sqlstate == WRONG_VERSION:
+                if prepared.command_id is not None:
+                    # A twin of this command may have won the stream lock; its result stands.
+                    twin = await self._stored_command(conn, prepared.command_id)
+                    if twin is not None:
+                        return _replay(prepared, twin)
+                detail = msgspec.json.decode(error.detail or "{}")
+                raise WrongExpectedVersion(
+                    detail["stream_id"], detail["expected"], detail["actual"]
+                ) from None
+            if error.sqlstate == NOT_FIRST_WRITE:
+                raise AppendNotFirstWrite(str(error)) from None
+            if error.sqlstate == COMMAND_REUSED and prepared.command_id is not None:
+                raise CommandIdReused(prepared.command_id) from None
+            raise
+        assert row is not None
+        return AppendResult(
+            positions=tuple(row["positions"]),
+            position=row["position"],
+            stream_versions=tuple(row["stream_versions"]),
+            replayed=row["replayed"],
+            answer=None if row["answer"] is None else row["answer"].encode(),
+        )
+
+    async def _twin_result(self, conn: Connection, prepared: PreparedAppend) -> AppendResult:
+        assert prepared.command_id is not None
+        stored = await self._stored_command(conn, prepared.command_id)
+        assert stored is not None, "a unique violation on commands_pkey means the row exists"
+        return _replay(prepared, stored)
+
+    async def command_result(self, command_id: str) -> AppendResult | None:
+        async with self._pool.acquire() as conn:
+            stored = await self._stored_command(conn, command_id)
+        return None if stored is None else stored[1]
+
+    async def _stored_command(
+        self, conn: Connection, command_id: str
+    ) -> tuple[str | None, AppendResult] | None:
+        row = await conn.fetchrow(COMMAND, command_id)
+        if row is None:
+            return None
+        answer = row["answer"]
+        return row["fingerprint"], AppendResult(
+            positions=tuple(row["positions"]),
+            position=row["position"],
+            stream_versions=tuple(row["stream_versions"]),
+            replayed=True,
+            answer=None if answer is None else answer.encode(),
+        )
+
+    async def read_stream(
+        self, stream_id: str, from_version: int = 1, limit: int | None = None
+    ) -> list[RecordedEvent]:
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(READ_STREAM, stream_id, from_version, limit)
+        return [self._recorded(row) for row in rows]
+
+    async def read_all(self, from_position: int = 1, limit: int = 1000) -> list[RecordedEvent]:
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(READ_ALL, from_position, limit)
+        return [self._recorded(row) for row in rows]
+
+    async def head(self) -> int:
+        async with self._pool.acquire() as conn:
+            head: int = await conn.fetchval(HEAD)
+        return head
+
+    async def subscribe(self, from_position: int = 1) -> AsyncIterator[RecordedEvent]:
+        wake = asyncio.Event()
+        listener = NotificationListener(self._pool, CHANNEL, wake)
+        await listener.start()
+        position = max(from_position, 1)
+        try:
+            while True:
+                wake.clear()
+                batch = await self._retrying(self.read_all, position, self._batch_size)
+                for event in batch:
+                    yield event
+                    position = event.position + 1
+                if len(batch) == self._batch_size:
+                    continue
+                # Committed events waiting behind an older open transaction are released without
+                # a notification when that transaction ends: poll fast while there are some.
+                held_back = await self._retrying(self._held_back, position)
+                timeout = self._held_back_poll if held_back else self._poll_interval
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), timeout)
+        finally:
+            await listener.close()
+
+    async def _held_back(self, position: int) -> bool:
+        async with self._pool.acquire() as conn:
+            held: bool = await conn.fetchval(HELD_BACK, position)
+        return held
+
+    async def _retrying(self, fn: Any, *args: Any) -> Any:
+        # Reads are safe to repeat; a dropped connection should not end a subscription.
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(_TRANSIENT),
+            wait=wait_exponential(multiplier=0.05, max=2.0),
+            stop=stop_after_delay(60),
+            reraise=True,
+        ):
+            with attempt:
+                return await fn(*args)
+        raise AssertionError("unreachable")
+
+    def _recorded(self, row: asyncpg.Record) -> RecordedEvent:
+        return RecordedEvent(
+            position=row["position"],
+            event_id=row["event_id"],
+            stream_id=row["stream_id"],
+            stream_version=row["stream_version"],
+            type=row["type"],
+            schema_version=row["schema_version"],
+            event=self._codec.decode(row["type"], row["schema_version"], row["data"]),
+            metadata=_metadata_decoder.decode(row["metadata"]),
+            recorded_at=row["recorded_at"],
+        )
+
+
+def _replay(prepared: PreparedAppend, stored: tuple[str | None, AppendResult]) -> AppendResult:
+    fingerprint, result = stored
+    if fingerprint != prepared.fingerprint:
+        assert prepared.command_id is not None
+        raise CommandIdReused(prepared.command_id)
+    return result
+
+
+def _arguments(prepared: PreparedAppend) -> tuple[Any, ...]:
+    events = prepared.events
+    return (
+        prepared.command_id,
+        prepared.fingerprint,
+        None if prepared.answer is None else prepared.answer.decode(),
+        prepared.metadata.decode(),
+        list(prepared.streams),
+        list(prepared.expected),
+        [e.stream_index + 1 for e in events],
+        [e.event_id for e in events],
+        [e.type for e in events],
+        [e.schema_version for e in events],
+        [e.data.decode() for e in events],
+    )

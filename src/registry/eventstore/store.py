@@ -1,0 +1,57 @@
+"""The narrow interface every event store adapter implements (PostgreSQL, memory).
+
+One contract test suite (tests/contract/test_event_store.py) runs against every adapter, in the
+manner of pyeventsourcing's recorder tests (eventsourcing/tests/persistence.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Protocol
+
+from registry.eventstore.model import AppendResult, Metadata, RecordedEvent, StreamAppend
+
+NO_METADATA = Metadata()
+
+
+class EventStore(Protocol):
+    async def append(
+        self,
+        appends: Sequence[StreamAppend],
+        *,
+        metadata: Metadata = NO_METADATA,
+        command_id: str | None = None,
+        fingerprint: str | None = None,
+        answer: bytes | None = None,
+    ) -> AppendResult:
+        """Write events to one or several streams atomically, each at its expected version.
+
+        With a `command_id` seen before, return that first append's result (with `replayed`) and
+        write nothing; with another `fingerprint` than the first, raise CommandIdReused. `answer`
+        is stored with the command id and handed back on a replay. An append with no streams but
+        a command id records only the command (an answer that wrote no events).
+        """
+        ...
+
+    async def read_stream(
+        self, stream_id: str, from_version: int = 1, limit: int | None = None
+    ) -> list[RecordedEvent]:
+        """One stream's events from `from_version` on, in version order."""
+        ...
+
+    async def read_all(self, from_position: int = 1, limit: int = 1000) -> list[RecordedEvent]:
+        """Events from `from_position` on, in global order, never past an event that may still
+        commit with a smaller position (the fence)."""
+        ...
+
+    async def head(self) -> int:
+        """The position of the last event a reader may see now (0 for an empty log)."""
+        ...
+
+    def subscribe(self, from_position: int = 1) -> AsyncIterator[RecordedEvent]:
+        """Every event from `from_position` on, in global order, each once, waiting for more."""
+        ...
+
+    async def command_result(self, command_id: str) -> AppendResult | None:
+        """The stored result of a command id, if it was recorded."""
+        ...

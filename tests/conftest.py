@@ -1,0 +1,85 @@
+"""Servers and databases for the whole suite; see tests/support/servers.py for the choice."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+
+from registry.migrations import apply_migrations
+from tests.support.servers import (
+    ServerUrls,
+    choose_servers,
+    create_database,
+    drop_database,
+    unique_name,
+)
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerUrls]:
+    with choose_servers(tmp_path_factory.mktemp("servers")) as urls:
+        yield urls
+
+
+@pytest.fixture(scope="session")
+async def template_database(servers: ServerUrls) -> AsyncIterator[str]:
+    """A migrated database that per-test databases are copied from (CREATE ... TEMPLATE)."""
+    name = unique_name("registry_test_template")
+    url = await create_database(servers.database_url, name)
+    try:
+        await apply_migrations(url)
+        yield name
+    finally:
+        await drop_database(servers.database_url, name)
+
+
+@pytest.fixture(scope="session")
+async def database_url(servers: ServerUrls, template_database: str) -> AsyncIterator[str]:
+    """This run's own migrated database, shared by the tests that don't need a pristine log."""
+    name = unique_name("registry_test")
+    url = await create_database(servers.database_url, name, template=template_database)
+    try:
+        yield url
+    finally:
+        await drop_database(servers.database_url, name)
+
+
+@pytest.fixture
+async def fresh_database_url(servers: ServerUrls, template_database: str) -> AsyncIterator[str]:
+    """A migrated database of this test's own: an empty log, positions from 1."""
+    name = unique_name("registry_test")
+    url = await create_database(servers.database_url, name, template=template_database)
+    try:
+        yield url
+    finally:
+        await drop_database(servers.database_url, name)
+
+
+@pytest.fixture
+async def fresh_pool(fresh_database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await asyncpg.create_pool(fresh_database_url, min_size=1, max_size=20)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+@pytest.fixture(scope="session")
+def redis_url(servers: ServerUrls) -> str:
+    return servers.redis_url
+
+
+@pytest.fixture(scope="session")
+async def redis_prefix(redis_url: str) -> AsyncIterator[str]:
+    """This run's Redis key prefix; every key under it is deleted at the end."""
+    prefix = unique_name("registry_test")
+    yield prefix
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        async for key in client.scan_iter(match=f"{prefix}*", count=1000):
+            await client.delete(key)
+    finally:
+        await client.aclose()

@@ -1,0 +1,20 @@
+"""Every event store adapter, for the one contract suite."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+
+from registry.eventstore import EventStore
+from registry.eventstore.memory import MemoryEventStore
+from registry.eventstore.postgres import PostgresEventStore
+from tests.support.events import test_codec
+
+
+@pytest.fixture(params=["memory", "postgres"])
+def store(request: pytest.FixtureRequest) -> EventStore:
+    # A plain function: it asks for the async PostgreSQL fixture only when that adapter is tested.
+    if request.param == "memory":
+        return MemoryEventStore(test_codec())
+    pool: asyncpg.Pool = request.getfixturevalue("fresh_pool")
+    return PostgresEventStore(pool, test_codec(), poll_interval=0.2)

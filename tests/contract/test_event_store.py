@@ -1,0 +1,229 @@
+"""The event store contract: every adapter (memory, PostgreSQL) must pass all of it."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from registry.eventstore import (
+    ANY,
+    NO_STREAM,
+    CommandIdReused,
+    EventStore,
+    InvalidAppend,
+    InvalidStreamId,
+    Metadata,
+    PayloadTooLarge,
+    StreamAppend,
+    UnknownEventType,
+    WrongExpectedVersion,
+)
+from tests.support.events import Deposited, Noted, NotRegistered, Opened
+
+
+async def test_append_and_read_back(store: EventStore) -> None:
+    meta = Metadata(command_id="c-1", correlation_id="corr", causation_id="cause", actor="tester")
+    result = await store.append(
+        [StreamAppend("account-1", NO_STREAM, [Opened(owner="ann"), Deposited(amount=5)])],
+        metadata=meta,
+    )
+    assert result.positions == (1, 2)
+    assert result.position == 2
+    assert result.stream_versions == (2,)
+    assert not result.replayed
+
+    events = await store.read_stream("account-1")
+    assert [e.event for e in events] == [Opened(owner="ann"), Deposited(amount=5)]
+    assert [(e.stream_version, e.position) for e in events] == [(1, 1), (2, 2)]
+    assert [e.type for e in events] == ["test.Opened", "test.Deposited"]
+    assert all(e.metadata == meta and e.schema_version == 1 for e in events)
+    assert events[0].event_id != events[1].event_id
+    assert events[0].recorded_at.tzinfo is not None
+    assert [e.event for e in await store.read_stream("account-1", from_version=2)] == [
+        Deposited(amount=5)
+    ]
+    assert await store.read_stream("account-404") == []
+    assert [e.position for e in await store.read_all()] == [1, 2]
+    assert await store.head() == 2
+
+
+async def test_wrong_expected_version_raises_with_actual_and_writes_nothing(
+    store: EventStore,
+) -> None:
+    await store.append([StreamAppend("account-1", NO_STREAM, [Opened(owner="ann")])])
+    with pytest.raises(WrongExpectedVersion) as raised:
+        await store.append([StreamAppend("account-1", 0, [Deposited(amount=1)])])
+    assert (raised.value.stream_id, raised.value.expected, raised.value.actual) == (
+        "account-1",
+        0,
+        1,
+    )
+    with pytest.raises(WrongExpectedVersion) as raised:
+        await store.append([StreamAppend("account-1", 5, [Deposited(amount=1)])])
+    assert raised.value.actual == 1
+    with pytest.raises(WrongExpectedVersion) as raised:
+        await store.append([StreamAppend("account-2", 1, [Deposited(amount=1)])])
+    assert raised.value.actual == 0
+    assert len(await store.read_all()) == 1
+    # ANY appends whatever the version is; an exact version that matches appends too.
+    assert (
+        await store.append([StreamAppend("account-1", ANY, [Noted(text="a")])])
+    ).stream_versions == (2,)
+    assert (
+        await store.append([StreamAppend("account-1", 2, [Noted(text="b")])])
+    ).stream_versions == (3,)
+
+
+async def test_repeated_command_id_returns_first_result_and_writes_nothing(
+    store: EventStore,
+) -> None:
+    first = await store.append(
+        [StreamAppend("account-1", NO_STREAM, [Opened(owner="ann")])],
+        command_id="cmd-1",
+        fingerprint="body-1",
+        answer=b'{"status": 201}',
+    )
+    again = await store.append(
+        [StreamAppend("account-1", NO_STREAM, [Opened(owner="ann")])],
+        command_id="cmd-1",
+        fingerprint="body-1",
+        answer=b'{"status": 999}',
+    )
+    assert again.replayed
+    assert (again.positions, again.position, again.stream_versions) == (
+        first.positions,
+        first.position,
+        first.stream_versions,
+    )
+    assert again.answer is not None and b"201" in again.answer
+    assert len(await store.read_all()) == 1
+    stored = await store.command_result("cmd-1")
+    assert stored is not None and stored.position == first.position
+    assert await store.command_result("cmd-2") is None
+    with pytest.raises(CommandIdReused):
+        await store.append(
+            [StreamAppend("account-1", ANY, [Deposited(amount=1)])],
+            command_id="cmd-1",
+            fingerprint="body-2",
+        )
+    assert len(await store.read_all()) == 1
+
+
+async def test_command_without_events_records_its_answer(store: EventStore) -> None:
+    await store.append([StreamAppend("account-1", NO_STREAM, [Opened(owner="ann")])])
+    result = await store.append([], command_id="rejected-1", answer=b'{"status": 409}')
+    assert result.positions == ()
+    assert result.position == 1  # the log's head: nothing written
+    replay = await store.append([], command_id="rejected-1")
+    assert replay.replayed and replay.answer is not None and b"409" in replay.answer
+    assert len(await store.read_all()) == 1
+
+
+async def test_multi_stream_append_is_all_or_nothing(store: EventStore) -> None:
+    await store.append([StreamAppend("account-1", NO_STREAM, [Opened(owner="ann")])])
+    with pytest.raises(WrongExpectedVersion) as raised:
+        await store.append(
+            [
+                StreamAppend("account-2", NO_STREAM, [Opened(owner="bob")]),
+                StreamAppend("account-1", 7, [Deposited(amount=1)]),
+                StreamAppend("account-3", NO_STREAM, [Opened(owner="cy")]),
+            ]
+        )
+    assert raised.value.stream_id == "account-1"
+    assert [e.stream_id for e in await store.read_all()] == ["account-1"]
+    assert await store.read_stream("account-2") == []
+    result = await store.append(
+        [
+            StreamAppend("account-2", NO_STREAM, [Opened(owner="bob"), Deposited(amount=2)]),
+            StreamAppend("account-1", 1, [Deposited(amount=1)]),
+        ]
+    )
+    assert result.stream_versions == (2, 2)
+    assert [(e.stream_id, e.stream_version) for e in await store.read_all()] == [
+        ("account-1", 1),
+        ("account-2", 1),
+        ("account-2", 2),
+        ("account-1", 2),
+    ]
+
+
+async def test_a_version_assertion_without_events_guards_the_append(store: EventStore) -> None:
+    await store.append([StreamAppend("event-e1", NO_STREAM, [Opened(owner="org")])])
+    ok = await store.append(
+        [StreamAppend("event-e1", 1, []), StreamAppend("account-1", NO_STREAM, [Opened(owner="x")])]
+    )
+    assert ok.stream_versions == (1, 1)
+    with pytest.raises(WrongExpectedVersion):
+        await store.append(
+            [
+                StreamAppend("event-e1", 0, []),
+                StreamAppend("account-2", NO_STREAM, [Opened(owner="y")]),
+            ]
+        )
+    assert await store.read_stream("account-2") == []
+
+
+async def test_read_all_is_in_order_and_pages_by_position(store: EventStore) -> None:
+    for i in range(25):
+        await store.append([StreamAppend(f"account-{i % 4}", ANY, [Deposited(amount=i)])])
+    seen: list[int] = []
+    position = 1
+    while page := await store.read_all(position, limit=7):
+        assert len(page) <= 7
+        seen.extend(e.position for e in page)
+        position = page[-1].position + 1
+    assert seen == list(range(1, 26))
+    amounts = [
+        e.event.amount for e in await store.read_all(1, 100) if isinstance(e.event, Deposited)
+    ]
+    assert amounts == list(range(25))
+    assert [e.position for e in await store.read_all(20, 3)] == [20, 21, 22]
+
+
+@pytest.mark.parametrize(
+    ("append", "error"),
+    [
+        (StreamAppend("Account 1", ANY, [Noted(text="x")]), InvalidStreamId),
+        (StreamAppend("account", ANY, [Noted(text="x")]), InvalidStreamId),
+        (StreamAppend("account-1; DROP TABLE events", ANY, [Noted(text="x")]), InvalidStreamId),
+        (StreamAppend("account-1", ANY, [NotRegistered()]), UnknownEventType),
+        (StreamAppend("account-1", ANY, [Noted(text="x" * 70_000)]), PayloadTooLarge),
+        (StreamAppend("account-1", -2, [Noted(text="x")]), InvalidAppend),
+    ],
+)
+async def test_bad_input_raises_a_typed_error_and_writes_nothing(
+    store: EventStore, append: StreamAppend, error: type[Exception]
+) -> None:
+    with pytest.raises(error):
+        await store.append(
+            [StreamAppend("account-0", NO_STREAM, [Opened(owner="ok")]), append],
+            command_id="bad-1",
+        )
+    assert await store.read_all() == []
+    assert await store.command_result("bad-1") is None
+
+
+async def test_subscribe_delivers_every_event_once_in_order(store: EventStore) -> None:
+    await store.append([StreamAppend("account-1", ANY, [Deposited(amount=0)])])
+    received: list[int] = []
+
+    async def consume() -> None:
+        async for event in store.subscribe(1):
+            received.append(event.position)
+            if len(received) == 10:
+                return
+
+    consumer = asyncio.create_task(consume())
+    for i in range(1, 10):
+        await store.append([StreamAppend(f"account-{i % 3}", ANY, [Deposited(amount=i)])])
+        if i % 4 == 0:
+            await asyncio.sleep(0.05)
+    await asyncio.wait_for(consumer, 10)
+    assert received == list(range(1, 11))
+    late: list[int] = []
+    async for event in store.subscribe(8):
+        late.append(event.position)
+        if event.position == 10:
+            break
+    assert late == [8, 9, 10]
