@@ -18,6 +18,8 @@ from typing import Final
 
 import asyncpg
 
+from registry.dbtypes import Connection
+
 #: 'migrate' in ASCII, as a number: the advisory lock every migration run holds.
 MIGRATION_LOCK: Final = 0x6D69677261746531
 _NAME: Final = re.compile(r"(\d{4})_[a-z0-9_]+\.sql")
@@ -88,14 +90,14 @@ def _check_unchanged(applied: dict[str, str], migrations: list[Migration]) -> No
             )
 
 
-async def _applied(conn: asyncpg.Connection) -> dict[str, str]:
+async def _applied(conn: Connection) -> dict[str, str]:
     if not await conn.fetchval(TABLE_EXISTS):
         return {}
     rows = await conn.fetch(SELECT_APPLIED)
     return {row["name"]: row["checksum"] for row in rows}
 
 
-async def pending_migrations(conn: asyncpg.Connection) -> list[str]:
+async def pending_migrations(conn: Connection) -> list[str]:
     """Names of migration files not yet applied; raises MigrationError if an applied one changed."""
     migrations = load_migrations()
     applied = await _applied(conn)

@@ -6,25 +6,26 @@ from typing import Literal
 
 import msgspec
 from litestar import get
+from litestar.di import NamedDependency
 
 from registry.api.lifespan import Resources
-from registry.api.problems import problem_spec
+from registry.api.openapi import problem_spec
 from registry.api.readiness import check_readiness
 
 
 class Health(msgspec.Struct, frozen=True):
-    status: Literal["ok"] = "ok"
+    status: Literal["ok"]
 
 
 class Readiness(msgspec.Struct, frozen=True):
+    status: Literal["ready"]
     checks: dict[str, str]
-    status: Literal["ready"] = "ready"
 
 
 @get("/health", tags=["operations"], sync_to_thread=False)
 def health() -> Health:
     """The process is alive."""
-    return Health()
+    return Health(status="ok")
 
 
 @get(
@@ -32,9 +33,9 @@ def health() -> Health:
     tags=["operations"],
     responses={503: problem_spec("Not ready: problem `unavailable`, with `checks` and `failing`")},
 )
-async def ready(resources: Resources) -> Readiness:
+async def ready(resources: NamedDependency[Resources]) -> Readiness:
     """PostgreSQL and Redis answer and the migrations are current."""
-    return Readiness(checks=await check_readiness(resources))
+    return Readiness(status="ready", checks=await check_readiness(resources))
 
 
 ROUTES = (health, ready)

@@ -57,7 +57,9 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         yield Resources(settings=settings, pool=pool, redis=redis)
 
 
-def resources_lifespan(settings: Settings) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
+def resources_lifespan(
+    settings: Settings,
+) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
     """A Litestar lifespan keeping :class:`Resources` on ``app.state`` while the app runs."""
 
     @asynccontextmanager

@@ -26,7 +26,6 @@ from typing import Any, ClassVar, Final
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import ClientException, HTTPException, ValidationException
-from litestar.openapi.datastructures import ResponseSpec
 
 PROBLEM_MEDIA_TYPE: Final = "application/problem+json"
 
@@ -106,7 +105,8 @@ _DEFAULT_HEADERS: Final[Mapping[str, Mapping[str, str]]] = {
 }
 
 _RESERVED_MEMBERS: Final = frozenset({"type", "title", "status", "detail"})
-_MSGSPEC_PATH = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
+_NO_BODY: Final = "Object missing required field `data`"
+_MISSING_FIELD: Final = re.compile(r"Object missing required field `(?P<name>[^`]+)`")
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,22 +129,6 @@ class ProblemDetails:
         }
 
 
-class ProblemSchema(msgspec.Struct, frozen=True):
-    """The members every problem has (for the OpenAPI document); extra members may follow."""
-
-    type: str
-    title: str
-    status: int
-    detail: str
-
-
-def problem_spec(description: str) -> ResponseSpec:
-    """An OpenAPI response entry for a problem answer."""
-    return ResponseSpec(
-        ProblemSchema, generate_examples=False, description=description, media_type=PROBLEM_MEDIA_TYPE
-    )
-
-
 class Problem(Exception):
     """An error that knows its answer. Subclass with a catalogued ``slug``; raise with a detail
     and extra members: ``raise NotFound("no event 'x'", event_id="x")``."""
@@ -157,7 +141,11 @@ class Problem(Exception):
             raise TypeError(f"{cls.__name__}.slug {cls.slug!r} is not in the problem catalogue")
 
     def __init__(
-        self, detail: str | None = None, *, headers: Mapping[str, str] | None = None, **extra: object
+        self,
+        detail: str | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        **extra: object,
     ) -> None:
         self.problem_type = PROBLEM_TYPES[self.slug]
         self.detail = detail or self.problem_type.detail
@@ -253,18 +241,48 @@ def _from_mapped_error(exc: Exception, problem_type: ProblemType) -> ProblemDeta
 
 def _from_http_exception(exc: HTTPException) -> ProblemDetails:
     if isinstance(exc, ValidationException):
-        # The signature model: body fields, query, path and header parameters.
-        return _validation_failed(_litestar_errors(exc.extra))
+        # The signature model's: body fields, query, path and header parameters.
+        return _validation_failed(exc)
     if isinstance(exc, ClientException) and (decode_error := _decode_error(exc)) is not None:
-        # A body that msgspec could not decode: wrapped into a bare 400 by Litestar, whether
-        # it was not JSON at all or JSON of the wrong shape (a DTO decodes both in one go).
+        # A body msgspec could not decode; Litestar wraps it into a bare 400 whether it was not
+        # JSON at all or JSON of the wrong shape (a DTO decodes and validates in one go).
         if isinstance(decode_error, msgspec.ValidationError):
-            return _validation_failed([_msgspec_error(decode_error)])
+            detail, field_path = _parse_msgspec(str(decode_error))
+            return _details("validation-failed", detail, _field(field_path))
         return _details("malformed-request", f"The request body is not JSON: {decode_error}.")
     slug = _SLUG_BY_STATUS.get(exc.status_code)
     if slug is None or (exc.status_code >= 500 and slug != "unavailable"):
         return _details("internal-error")
     return _details(slug, _own_detail(exc), headers=exc.headers)
+
+
+def _validation_failed(exc: ValidationException) -> ProblemDetails:
+    """Read the field from msgspec's own message (the cause): Litestar's ``extra`` drops the name
+    of a missing field and strips every ``data.`` from keys (``metadata.x`` becomes ``metax``)."""
+    cause = exc.__cause__
+    if not isinstance(cause, msgspec.ValidationError):
+        return _details("validation-failed", _own_detail(exc))
+    message = str(cause)
+    if message == _NO_BODY:  # no body at all: the handler's `data` argument is missing
+        return _details("malformed-request", "A JSON body is required.")
+    detail, field_path = _parse_msgspec(message)
+    if field_path == "data" or field_path.startswith(("data.", "data[")):
+        field_path = field_path.removeprefix("data").removeprefix(".")  # the body
+    return _details("validation-failed", detail, _field(field_path))
+
+
+def _parse_msgspec(message: str) -> tuple[str, str]:
+    """``"Expected `int`, got `str` - at `$.a.b`"`` -> the message and ``"a.b"``; a missing
+    field's name is part of its path."""
+    message, _, location = message.partition(" - at `$")
+    field_path = location.rstrip("`").removeprefix(".")
+    if missing := _MISSING_FIELD.fullmatch(message):
+        field_path = f"{field_path}.{missing['name']}" if field_path else missing["name"]
+    return message, field_path
+
+
+def _field(field_path: str) -> dict[str, object]:
+    return {"field": field_path} if field_path else {}
 
 
 def _own_detail(exc: HTTPException) -> str | None:
@@ -281,35 +299,3 @@ def _decode_error(exc: BaseException) -> msgspec.DecodeError | None:
             return cause
         cause = cause.__cause__
     return None
-
-
-def _validation_failed(errors: list[dict[str, str | None]]) -> ProblemDetails:
-    first = errors[0] if errors else {}
-    extra: dict[str, object] = {"errors": errors}
-    if field_path := first.get("field"):
-        extra["field"] = field_path
-    return _details("validation-failed", first.get("message"), extra)
-
-
-def _litestar_errors(extra: object) -> list[dict[str, str | None]]:
-    if not isinstance(extra, list):
-        return []
-    return [
-        {
-            "field": str(item["key"]) if "key" in item else None,
-            "source": str(item["source"]) if "source" in item else None,
-            "message": str(item.get("message", "")),
-        }
-        for item in extra
-        if isinstance(item, dict)
-    ]
-
-
-def _msgspec_error(error: msgspec.ValidationError) -> dict[str, str | None]:
-    message = str(error)
-    match = _MSGSPEC_PATH.search(message)
-    return {
-        "field": match["path"] if match else None,
-        "source": "body",
-        "message": message[: match.start()] if match else message,
-    }

@@ -14,7 +14,7 @@ from typing import Final
 
 from registry.api.lifespan import Resources
 from registry.api.problems import Unavailable
-from registry.migrations import pending_migrations
+from registry.migrations import MigrationError, pending_migrations
 
 ReadinessCheck = Callable[[Resources], Awaitable[None]]
 
@@ -39,7 +39,10 @@ async def redis_answers(resources: Resources) -> None:
 
 async def migrations_current(resources: Resources) -> None:
     async with resources.pool.acquire() as conn:
-        pending = await pending_migrations(conn)
+        try:
+            pending = await pending_migrations(conn)
+        except MigrationError as error:
+            raise NotReady(str(error)) from error
     if pending:
         raise NotReady("pending: " + ", ".join(pending))
 
@@ -57,7 +60,9 @@ async def check_readiness(
     resources: Resources, checks: Mapping[str, ReadinessCheck] = READINESS_CHECKS
 ) -> dict[str, str]:
     """Each check's outcome (``"ok"`` or why not); raises :class:`Unavailable` unless all pass."""
-    outcomes = await asyncio.gather(*(_outcome(name, check, resources) for name, check in checks.items()))
+    outcomes = await asyncio.gather(
+        *(_outcome(name, check, resources) for name, check in checks.items())
+    )
     results = dict(zip(checks, outcomes, strict=True))
     if failing := [name for name, outcome in results.items() if outcome != OK]:
         raise Unavailable(f"Not ready: {', '.join(failing)}.", checks=results, failing=failing)

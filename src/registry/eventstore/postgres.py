@@ -10,9 +10,9 @@ from typing import Any, Final
 
 import asyncpg
 import msgspec
-from asyncpg.pool import PoolConnectionProxy
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
+from registry.dbtypes import Connection
 from registry.eventstore.codec import EventCodec
 from registry.eventstore.errors import AppendNotFirstWrite, CommandIdReused, WrongExpectedVersion
 from registry.eventstore.listener import NotificationListener
@@ -69,9 +69,6 @@ _TRANSIENT = (
 )
 
 _metadata_decoder = msgspec.json.Decoder(Metadata)
-
-#: A connection of our own or one lent by the pool.
-Connection = asyncpg.Connection | PoolConnectionProxy
 
 
 class PostgresEventStore:

@@ -1,0 +1,1 @@
+"""HTTP interface: the Litestar app, its lifespan, problem answers and routes."""

@@ -1,0 +1,35 @@
+"""The ASGI application factory (granian: ``registry.api.app:create_app --factory``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.types import ControllerRouterHandler
+
+from registry.api import health
+from registry.api.lifespan import provide_resources, resources_lifespan
+from registry.api.openapi import openapi_config
+from registry.api.problems import problem_response
+from registry.settings import Settings, load_settings
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    extra_route_handlers: Sequence[ControllerRouterHandler] = (),
+) -> Litestar:
+    """Build the app; nothing is opened until its lifespan starts.
+
+    ``extra_route_handlers`` mounts more routes next to the built-in ones (tests use it).
+    """
+    settings = settings or load_settings()
+    return Litestar(
+        route_handlers=[*health.ROUTES, *extra_route_handlers],
+        lifespan=[resources_lifespan(settings)],
+        dependencies={"resources": Provide(provide_resources, sync_to_thread=False)},
+        exception_handlers={Exception: problem_response},
+        openapi_config=openapi_config(),
+        request_max_body_size=settings.max_body_bytes,
+    )
