@@ -1,0 +1,221 @@
+"""Every fact the log can hold: one immutable Struct per fact, named in the past tense.
+
+Streams (DESIGN.md section 2; ids built in registry.domain.streams):
+- `event-<org>:<event>`: the event, its rooms and sessions, the registration window;
+- `participant-<org>:<event>:<participant>`: one person's registration, seats and waitlist entries.
+Seat facts carry the gate's per-session ticket: waitlists are ordered by it, not by log position.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from registry.domain.event import Event
+from registry.domain.seating import (
+    Change,
+    Dequeued,
+    Promoted,
+    Queued,
+    Released,
+    ReleaseReason,
+    Seated,
+)
+
+Mode = Literal["in_person", "online", "hybrid"]
+
+# -- the programme (stream event-<org>:<event>) ----------------------------------------------
+
+
+class EventCreated(Event, frozen=True):
+    type_name = "EventCreated"
+    event_id: str
+    title: str
+    timezone: str
+    date: dt.date
+    end_date: dt.date | None = None
+    venue: str | None = None
+
+
+class RoomAdded(Event, frozen=True):
+    type_name = "RoomAdded"
+    room_id: str
+    name: str
+    capacity: int
+    location: str | None = None
+
+
+class RoomChanged(Event, frozen=True):
+    type_name = "RoomChanged"
+    room_id: str
+    name: str
+    capacity: int
+    location: str | None = None
+
+
+class SessionScheduled(Event, frozen=True):
+    type_name = "SessionScheduled"
+    session_id: str
+    title: str
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    room_id: str | None
+    capacity: int | None  # None: unlimited (online only)
+    mode: Mode
+    waitlist: bool
+    hosts: tuple[str, ...] = ()
+    description: str | None = None
+
+
+class SessionDescribed(Event, frozen=True):
+    """Title, hosts or description changed: nothing that touches seats."""
+
+    type_name = "SessionDescribed"
+    session_id: str
+    title: str
+    hosts: tuple[str, ...] = ()
+    description: str | None = None
+
+
+class RegistrationOpened(Event, frozen=True):
+    type_name = "RegistrationOpened"
+
+
+class RegistrationClosed(Event, frozen=True):
+    type_name = "RegistrationClosed"
+
+
+# -- a participant (stream participant-<org>:<event>:<participant>) --------------------------
+
+
+class ParticipantRegistered(Event, frozen=True):
+    type_name = "ParticipantRegistered"
+    participant_id: str
+    name: str
+    email: str
+    organisation: str | None = None
+    role: str | None = None
+
+
+class RegistrationCancelled(Event, frozen=True):
+    type_name = "RegistrationCancelled"
+    participant_id: str
+
+
+class SeatAssigned(Event, frozen=True):
+    type_name = "SeatAssigned"
+    participant_id: str
+    session_id: str
+    ticket: int
+    replaced_session_id: str | None = None
+
+
+class Waitlisted(Event, frozen=True):
+    type_name = "Waitlisted"
+    participant_id: str
+    session_id: str
+    ticket: int
+    fallback_session_ids: tuple[str, ...] = ()
+    replaces: str | None = None
+
+
+class PromotedFromWaitlist(Event, frozen=True):
+    type_name = "PromotedFromWaitlist"
+    participant_id: str
+    session_id: str
+    ticket: int
+
+
+class SeatReleased(Event, frozen=True):
+    type_name = "SeatReleased"
+    participant_id: str
+    session_id: str
+    reason: ReleaseReason
+
+
+class WaitlistLeft(Event, frozen=True):
+    type_name = "WaitlistLeft"
+    participant_id: str
+    session_id: str
+    reason: ReleaseReason
+
+
+SeatEvent = SeatAssigned | Waitlisted | PromotedFromWaitlist | SeatReleased | WaitlistLeft
+
+ALL_EVENTS: tuple[type[Event], ...] = (
+    EventCreated,
+    RoomAdded,
+    RoomChanged,
+    SessionScheduled,
+    SessionDescribed,
+    RegistrationOpened,
+    RegistrationClosed,
+    ParticipantRegistered,
+    RegistrationCancelled,
+    SeatAssigned,
+    Waitlisted,
+    PromotedFromWaitlist,
+    SeatReleased,
+    WaitlistLeft,
+)
+
+
+def seat_event(change: Change) -> SeatEvent:
+    """The fact to store for one seating change."""
+    match change:
+        case Seated():
+            return SeatAssigned(
+                participant_id=change.participant_id,
+                session_id=change.session_id,
+                ticket=change.ticket,
+                replaced_session_id=change.replaced_session_id,
+            )
+        case Queued():
+            return Waitlisted(
+                participant_id=change.participant_id,
+                session_id=change.session_id,
+                ticket=change.ticket,
+                fallback_session_ids=change.fallback_session_ids,
+                replaces=change.replaces,
+            )
+        case Promoted():
+            return PromotedFromWaitlist(
+                participant_id=change.participant_id,
+                session_id=change.session_id,
+                ticket=change.ticket,
+            )
+        case Released():
+            return SeatReleased(
+                participant_id=change.participant_id,
+                session_id=change.session_id,
+                reason=change.reason,
+            )
+        case Dequeued():
+            return WaitlistLeft(
+                participant_id=change.participant_id,
+                session_id=change.session_id,
+                reason=change.reason,
+            )
+
+
+def seat_change(event: SeatEvent) -> Change:
+    """The seating change a stored fact stands for (to fold the log into a Seating)."""
+    match event:
+        case SeatAssigned():
+            return Seated(
+                event.participant_id, event.session_id, event.ticket, event.replaced_session_id
+            )
+        case Waitlisted():
+            return Queued(
+                event.participant_id,
+                event.session_id,
+                event.ticket,
+                event.fallback_session_ids,
+                event.replaces,
+            )
+        case PromotedFromWaitlist():
+            return Promoted(event.participant_id, event.session_id, event.ticket)
+        case SeatReleased():
+            return Released(event.participant_id, event.session_id, event.reason)
+        case WaitlistLeft():
+            return Dequeued(event.participant_id, event.session_id, event.reason)

@@ -1,0 +1,293 @@
+"""Seats and waitlists of one event: the capacity rules, as plain Python.
+
+This is the specification. The Redis gate (src/registry/capacity/) implements the same rules in
+Lua for speed, and its contract tests hold it to this module; the gate is rebuilt from the log by
+folding events through `Seating.apply`.
+
+Rules (DESIGN.md section 1, API.md "Sign-up rules"):
+- A free seat is given at once. A full session with a waitlist queues the participant; queues are
+  first come, first served by the gate's per-session ticket, not by arrival in the log.
+- A participant holds at most one seat per overlapping time range (half-open ranges). Asking for a
+  free seat that overlaps a held one is a time conflict, unless `replaces` names the held seat:
+  then the switch is one step. Asking for a full session queues the participant and keeps the
+  overlapping seats as fallbacks (and the replaced seat, if one was named).
+- When a seat frees (and the session is not over capacity), the queue's head is promoted at once;
+  the promotion releases the participant's fallback seats, and each release promotes its own
+  queue in turn. Every promotion consumes a queue entry, so the cascade ends.
+
+Each operation mutates the state and returns what happened as a list of `Change`s, one per fact,
+in order. Folding those changes into a copy of the state taken before gives the state after: the
+property the event log relies on (tests/unit/test_seating.py checks it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from registry.domain.errors import (
+    AlreadySignedUp,
+    InvalidCommand,
+    NotSignedUp,
+    SessionCancelled,
+    SessionFull,
+    TimeConflict,
+    UnknownId,
+)
+
+SessionState = Literal["open", "cancelled", "merged"]
+ReleaseReason = Literal["cancelled", "switched", "promoted", "registration-cancelled"]
+
+
+@dataclass(frozen=True)
+class Seated:
+    participant_id: str
+    session_id: str
+    ticket: int
+    replaced_session_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Queued:
+    participant_id: str
+    session_id: str
+    ticket: int
+    fallback_session_ids: tuple[str, ...]
+    replaces: str | None = None
+
+
+@dataclass(frozen=True)
+class Promoted:
+    participant_id: str
+    session_id: str
+    ticket: int
+
+
+@dataclass(frozen=True)
+class Released:
+    """A seat given up."""
+
+    participant_id: str
+    session_id: str
+    reason: ReleaseReason
+
+
+@dataclass(frozen=True)
+class Dequeued:
+    """A waitlist entry given up."""
+
+    participant_id: str
+    session_id: str
+    reason: ReleaseReason
+
+
+Change = Seated | Queued | Promoted | Released | Dequeued
+
+
+@dataclass
+class Waiting:
+    ticket: int
+    replaces: str | None
+
+
+@dataclass
+class SessionSeats:
+    session_id: str
+    starts_at: datetime
+    ends_at: datetime
+    capacity: int | None  # None: unlimited (online without a capacity)
+    waitlist: bool = True
+    state: SessionState = "open"
+    merged_into: str | None = None
+    #: participant -> ticket, in the order seats were given.
+    seated: dict[str, int] = field(default_factory=dict)
+    #: participant -> entry; the queue's order is by ticket.
+    waiting: dict[str, Waiting] = field(default_factory=dict)
+    next_ticket: int = 1
+
+    def overlaps(self, other: SessionSeats) -> bool:
+        return self.starts_at < other.ends_at and other.starts_at < self.ends_at
+
+    @property
+    def over_capacity(self) -> int:
+        return 0 if self.capacity is None else max(0, len(self.seated) - self.capacity)
+
+    @property
+    def has_free_seat(self) -> bool:
+        return self.capacity is None or len(self.seated) < self.capacity
+
+    def queue(self) -> list[str]:
+        return sorted(self.waiting, key=lambda p: self.waiting[p].ticket)
+
+    def waitlist_position(self, participant_id: str) -> int:
+        ticket = self.waiting[participant_id].ticket
+        return 1 + sum(1 for w in self.waiting.values() if w.ticket < ticket)
+
+    def take_ticket(self) -> int:
+        ticket = self.next_ticket
+        self.next_ticket += 1
+        return ticket
+
+
+@dataclass
+class Seating:
+    sessions: dict[str, SessionSeats] = field(default_factory=dict)
+
+    # -- questions ---------------------------------------------------------------------------
+
+    def session(self, session_id: str) -> SessionSeats:
+        try:
+            return self.sessions[session_id]
+        except KeyError:
+            raise UnknownId("session", session_id, "session_id") from None
+
+    def seats_of(self, participant_id: str) -> list[SessionSeats]:
+        held = [s for s in self.sessions.values() if participant_id in s.seated]
+        return sorted(held, key=_chronological)
+
+    def waits_of(self, participant_id: str) -> list[SessionSeats]:
+        waits = [s for s in self.sessions.values() if participant_id in s.waiting]
+        return sorted(waits, key=_chronological)
+
+    def fallbacks(self, participant_id: str, session_id: str) -> list[str]:
+        """The seats a promotion into `session_id` would release, earliest first."""
+        target = self.sessions[session_id]
+        entry = target.waiting.get(participant_id)
+        named = entry.replaces if entry else None
+        return [
+            s.session_id
+            for s in self.seats_of(participant_id)
+            if s.session_id != session_id and (s.overlaps(target) or s.session_id == named)
+        ]
+
+    # -- commands ----------------------------------------------------------------------------
+
+    def sign_up(
+        self, participant_id: str, session_id: str, replaces: str | None = None
+    ) -> list[Change]:
+        target = self.session(session_id)
+        if replaces is not None:
+            replaced = self.sessions.get(replaces)
+            if replaced is None or participant_id not in replaced.seated:
+                raise InvalidCommand(
+                    f"participant {participant_id} holds no seat in {replaces} to replace",
+                    "replaces",
+                )
+        if target.state != "open":
+            raise SessionCancelled(session_id, target.merged_into)
+        if participant_id in target.seated or participant_id in target.waiting:
+            raise AlreadySignedUp(participant_id, session_id)
+        overlapping = [
+            s.session_id
+            for s in self.seats_of(participant_id)
+            if s.overlaps(target) and s.session_id != replaces
+        ]
+        if target.has_free_seat and not target.waiting:
+            if overlapping:
+                raise TimeConflict(participant_id, session_id, overlapping[0])
+            changes: list[Change] = [
+                self._seat(Seated(participant_id, session_id, target.take_ticket(), replaces))
+            ]
+            if replaces is not None:
+                changes += self._release(participant_id, replaces, "switched")
+            return changes
+        if not target.waitlist:
+            raise SessionFull(session_id)
+        queued = Queued(participant_id, session_id, target.take_ticket(), (), replaces)
+        self.apply(queued)
+        return [
+            Queued(
+                participant_id,
+                session_id,
+                queued.ticket,
+                tuple(self.fallbacks(participant_id, session_id)),
+                replaces,
+            )
+        ]
+
+    def leave(
+        self, participant_id: str, session_id: str, reason: ReleaseReason = "cancelled"
+    ) -> list[Change]:
+        """Give up a seat (promoting the queue) or a waitlist entry."""
+        session = self.session(session_id)
+        if participant_id in session.seated:
+            return self._release(participant_id, session_id, reason)
+        if participant_id in session.waiting:
+            return [self._apply_returning(Dequeued(participant_id, session_id, reason))]
+        raise NotSignedUp(participant_id, session_id)
+
+    def leave_all(self, participant_id: str) -> list[Change]:
+        """Cancel a whole registration: every waitlist entry first (so none is promoted), then
+        every seat, earliest first."""
+        changes: list[Change] = []
+        for session in self.waits_of(participant_id):
+            changes.append(
+                self._apply_returning(
+                    Dequeued(participant_id, session.session_id, "registration-cancelled")
+                )
+            )
+        for session in self.seats_of(participant_id):
+            changes += self._release(participant_id, session.session_id, "registration-cancelled")
+        return changes
+
+    def promote_where_free(self, session_ids: Iterable[str]) -> list[Change]:
+        """Fill free seats from the queues of these sessions (after a capacity was raised)."""
+        changes: list[Change] = []
+        for session_id in session_ids:
+            changes += self._fill(session_id)
+        return changes
+
+    # -- folding facts -----------------------------------------------------------------------
+
+    def apply(self, change: Change) -> None:
+        """Fold one fact into the state: no rule is checked and nothing cascades here; a
+        cascade is a sequence of facts of its own."""
+        session = self.sessions[change.session_id]
+        match change:
+            case Seated(participant_id=p, ticket=t):
+                session.seated[p] = t
+                session.next_ticket = max(session.next_ticket, t + 1)
+            case Queued(participant_id=p, ticket=t, replaces=r):
+                session.waiting[p] = Waiting(t, r)
+                session.next_ticket = max(session.next_ticket, t + 1)
+            case Promoted(participant_id=p, ticket=t):
+                del session.waiting[p]
+                session.seated[p] = t
+            case Released(participant_id=p):
+                del session.seated[p]
+            case Dequeued(participant_id=p):
+                del session.waiting[p]
+
+    # -- steps -------------------------------------------------------------------------------
+
+    def _apply_returning(self, change: Change) -> Change:
+        self.apply(change)
+        return change
+
+    def _seat(self, seated: Seated) -> Change:
+        return self._apply_returning(seated)
+
+    def _release(self, participant_id: str, session_id: str, reason: ReleaseReason) -> list[Change]:
+        changes: list[Change] = [
+            self._apply_returning(Released(participant_id, session_id, reason))
+        ]
+        return changes + self._fill(session_id)
+
+    def _fill(self, session_id: str) -> list[Change]:
+        session = self.sessions[session_id]
+        changes: list[Change] = []
+        while session.state == "open" and session.has_free_seat and session.waiting:
+            head = session.queue()[0]
+            released = self.fallbacks(head, session_id)
+            changes.append(
+                self._apply_returning(Promoted(head, session_id, session.waiting[head].ticket))
+            )
+            for fallback in released:
+                changes += self._release(head, fallback, "promoted")
+        return changes
+
+
+def _chronological(session: SessionSeats) -> tuple[datetime, str]:
+    return (session.starts_at, session.session_id)
