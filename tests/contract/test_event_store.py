@@ -11,10 +11,12 @@ from registry.eventstore import (
     NO_STREAM,
     CommandIdReused,
     EventStore,
+    GateFence,
     InvalidAppend,
     InvalidStreamId,
     Metadata,
     PayloadTooLarge,
+    StaleGateDecision,
     StreamAppend,
     UnknownEventType,
     WrongExpectedVersion,
@@ -227,3 +229,36 @@ async def test_subscribe_delivers_every_event_once_in_order(store: EventStore) -
         if event.position == 10:
             break
     assert late == [8, 9, 10]
+
+
+async def test_read_streams_reads_every_stream_under_a_prefix_in_global_order(
+    store: EventStore,
+) -> None:
+    await store.append([StreamAppend("participant-o:e1:p1", ANY, [Noted(text="1")])])
+    await store.append([StreamAppend("participant-o:e2:p1", ANY, [Noted(text="other event")])])
+    await store.append([StreamAppend("participant-o:e1:p2", ANY, [Noted(text="2")])])
+    await store.append([StreamAppend("participant-o:e1:p1", ANY, [Noted(text="3")])])
+    await store.append([StreamAppend("participant-o_e1:p9", ANY, [Noted(text="no wildcard")])])
+    events = await store.read_streams("participant-o:e1:")
+    assert [e.event for e in events] == [Noted(text="1"), Noted(text="2"), Noted(text="3")]
+    assert await store.read_streams("participant-o:e3:") == []
+
+
+async def test_a_fenced_append_needs_the_current_epoch(store: EventStore) -> None:
+    fenced = [StreamAppend("participant-o:e1:p1", ANY, [Noted(text="x")])]
+    with pytest.raises(StaleGateDecision) as never_built:
+        await store.append(fenced, fence=GateFence("o:e1", 1))
+    assert never_built.value.current is None
+    async with store.gate_fence("o:e1") as first:
+        assert first == 1
+    await store.append(fenced, fence=GateFence("o:e1", 1))
+    async with store.gate_fence("o:e1") as second:
+        assert second == 2
+    with pytest.raises(StaleGateDecision) as stale:
+        await store.append(fenced, fence=GateFence("o:e1", 1), command_id="late")
+    assert (stale.value.epoch, stale.value.current) == (1, 2)
+    assert len(await store.read_all()) == 1
+    assert await store.command_result("late") is None
+    async with store.gate_fence("o:e2") as other:
+        assert other == 1  # fences are per key
+    await store.append(fenced)  # an append without a fence is not concerned

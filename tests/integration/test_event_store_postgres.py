@@ -16,7 +16,9 @@ from registry.eventstore import (
     NO_STREAM,
     AppendNotFirstWrite,
     EventCodec,
+    GateFence,
     RecordedEvent,
+    StaleGateDecision,
     StreamAppend,
     WrongExpectedVersion,
 )
@@ -263,3 +265,29 @@ async def test_old_schema_versions_are_upcast_on_read(fresh_pool: asyncpg.Pool) 
     [event] = await new.read_all()
     assert event.schema_version == 1  # the stored row is untouched
     assert event.event == DepositedV2(amount=7, currency="EUR")
+
+
+async def test_a_gate_rebuild_waits_for_fenced_appends_in_flight_and_outdates_the_rest(
+    store: PostgresEventStore, fresh_pool: asyncpg.Pool
+) -> None:
+    async with store.gate_fence("o:e1") as epoch:
+        assert epoch == 1
+    stream = [StreamAppend("participant-o:e1:p1", ANY, [Noted(text="in flight")])]
+    async with fresh_pool.acquire() as conn:
+        transaction = conn.transaction()
+        await transaction.start()
+        await store.append_on(conn, stream, fence=GateFence("o:e1", 1))
+
+        async def rebuild() -> list[RecordedEvent]:
+            async with store.gate_fence("o:e1"):
+                return await store.read_streams("participant-o:e1:")
+
+        rebuilding = asyncio.create_task(rebuild())
+        await asyncio.sleep(0.3)
+        assert not rebuilding.done(), "the rebuild must wait for the append in flight"
+        await transaction.commit()
+    seen = await asyncio.wait_for(rebuilding, 5)
+    assert [e.event for e in seen] == [Noted(text="in flight")]  # the rebuild read it
+    with pytest.raises(StaleGateDecision):
+        await store.append(stream, fence=GateFence("o:e1", 1))
+    await store.append(stream, fence=GateFence("o:e1", 2))

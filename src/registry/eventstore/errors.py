@@ -54,3 +54,13 @@ class CommandIdReused(EventStoreError):
 
 class AppendNotFirstWrite(EventStoreError):
     """An append ran in a transaction that had written before; see the append_events function."""
+
+
+class StaleGateDecision(EventStoreError):
+    """The gate was rebuilt after this decision was made; nothing was written (decide again)."""
+
+    def __init__(self, key: str, epoch: int, current: int | None) -> None:
+        super().__init__(f"gate decision of epoch {epoch} for {key} is stale (current {current})")
+        self.key = key
+        self.epoch = epoch
+        self.current = current

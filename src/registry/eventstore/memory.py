@@ -4,14 +4,21 @@ for unit tests. One process, one event loop; appends are atomic under an asyncio
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 
 import msgspec
 
 from registry.eventstore.codec import EventCodec
-from registry.eventstore.errors import CommandIdReused, WrongExpectedVersion
-from registry.eventstore.model import AppendResult, Metadata, RecordedEvent, StreamAppend
+from registry.eventstore.errors import CommandIdReused, StaleGateDecision, WrongExpectedVersion
+from registry.eventstore.model import (
+    AppendResult,
+    GateFence,
+    Metadata,
+    RecordedEvent,
+    StreamAppend,
+)
 from registry.eventstore.prepare import prepare
 from registry.eventstore.store import NO_METADATA
 
@@ -28,6 +35,7 @@ class MemoryEventStore:
         self._streams: dict[str, list[RecordedEvent]] = {}
         self._commands: dict[str, _Command] = {}
         self._lock = asyncio.Lock()
+        self._epochs: dict[str, int] = {}
         self._grown = asyncio.Condition()
 
     async def append(
@@ -38,6 +46,7 @@ class MemoryEventStore:
         command_id: str | None = None,
         fingerprint: str | None = None,
         answer: bytes | None = None,
+        fence: GateFence | None = None,
     ) -> AppendResult:
         prepared = prepare(
             self._codec,
@@ -46,6 +55,7 @@ class MemoryEventStore:
             command_id=command_id,
             fingerprint=fingerprint,
             answer=answer,
+            fence=fence,
         )
         async with self._lock:
             if command_id is not None and command_id in self._commands:
@@ -53,6 +63,8 @@ class MemoryEventStore:
                 if known.fingerprint != fingerprint:
                     raise CommandIdReused(command_id)
                 return msgspec.structs.replace(known.result, replayed=True)
+            if fence is not None and self._epochs.get(fence.key) != fence.epoch:
+                raise StaleGateDecision(fence.key, fence.epoch, self._epochs.get(fence.key))
             for stream_id, expected in zip(prepared.streams, prepared.expected, strict=True):
                 actual = len(self._streams.get(stream_id, ()))
                 if expected is not None and expected != actual:
@@ -118,6 +130,15 @@ class MemoryEventStore:
             if not batch:
                 async with self._grown:
                     await self._grown.wait_for(self._longer_than(position - 1))
+
+    async def read_streams(self, prefix: str) -> list[RecordedEvent]:
+        return [e for e in self._log if e.stream_id.startswith(prefix)]
+
+    @contextlib.asynccontextmanager
+    async def gate_fence(self, key: str) -> AsyncIterator[int]:
+        async with self._lock:  # appends wait for the block, as in PostgreSQL
+            self._epochs[key] = self._epochs.get(key, 0) + 1
+            yield self._epochs[key]
 
     def _longer_than(self, length: int) -> Callable[[], bool]:
         return lambda: len(self._log) > length

@@ -26,6 +26,13 @@ class Metadata(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     actor: str | None = None
 
 
+class GateFence(msgspec.Struct, frozen=True):
+    """The capacity gate's epoch a decision was made in (see EventStore.gate_fence)."""
+
+    key: str
+    epoch: int
+
+
 class StreamAppend(msgspec.Struct, frozen=True):
     """Events for one stream, written only if the stream is at `expected_version`.
 

@@ -14,9 +14,20 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 
 from registry.dbtypes import Connection
 from registry.eventstore.codec import EventCodec
-from registry.eventstore.errors import AppendNotFirstWrite, CommandIdReused, WrongExpectedVersion
+from registry.eventstore.errors import (
+    AppendNotFirstWrite,
+    CommandIdReused,
+    StaleGateDecision,
+    WrongExpectedVersion,
+)
 from registry.eventstore.listener import NotificationListener
-from registry.eventstore.model import AppendResult, Metadata, RecordedEvent, StreamAppend
+from registry.eventstore.model import (
+    AppendResult,
+    GateFence,
+    Metadata,
+    RecordedEvent,
+    StreamAppend,
+)
 from registry.eventstore.prepare import PreparedAppend, prepare
 from registry.eventstore.store import NO_METADATA
 
@@ -24,7 +35,7 @@ CHANNEL: Final = "registry_events"
 
 APPEND: Final = """
 SELECT replayed, positions, "position", stream_versions, answer
-  FROM append_events($1, $2, $3::jsonb, $4::jsonb, $5, $6, $7, $8, $9, $10, $11::jsonb[])
+  FROM append_events($1, $2, $3::jsonb, $4::jsonb, $5, $6, $7, $8, $9, $10, $11::jsonb[], $12, $13)
 """
 _COLUMNS: Final = """position, event_id, stream_id, stream_version, type, schema_version,
        data::text AS data, metadata::text AS metadata, recorded_at"""
@@ -53,6 +64,22 @@ SELECT {_COLUMNS}
  ORDER BY stream_version
  LIMIT $3
 """
+READ_PREFIX: Final = f"""
+SELECT {_COLUMNS}
+  FROM events
+ WHERE stream_id LIKE $1 || '%'
+ ORDER BY position
+"""
+# A rebuild of the gate: the fence lock taken exclusively (appends hold it shared, see
+# migrations/0009_append_events_gate_fence.sql), then the epoch moved on.
+FENCE_LOCK: Final = "SELECT pg_advisory_xact_lock($1, hashtext($2))"
+FENCE_ADVANCE: Final = """
+INSERT INTO gate_epochs AS g (event_key, epoch) VALUES ($1, 1)
+ON CONFLICT (event_key) DO UPDATE SET epoch = g.epoch + 1, rebuilt_at = clock_timestamp()
+RETURNING epoch
+"""
+#: 'gate' in ASCII: the advisory lock class of the fence (the same constant as the migration).
+GATE_LOCK_CLASS: Final = 1734439013
 COMMAND: Final = """
 SELECT fingerprint, positions, "position", stream_versions, answer::text AS answer
   FROM commands WHERE command_id = $1
@@ -61,6 +88,7 @@ SELECT fingerprint, positions, "position", stream_versions, answer::text AS answ
 WRONG_VERSION: Final = "RG001"
 NOT_FIRST_WRITE: Final = "RG002"
 COMMAND_REUSED: Final = "RG003"
+STALE_GATE: Final = "RG004"
 _TRANSIENT = (
     OSError,
     asyncpg.PostgresConnectionError,
@@ -95,6 +123,7 @@ class PostgresEventStore:
         command_id: str | None = None,
         fingerprint: str | None = None,
         answer: bytes | None = None,
+        fence: GateFence | None = None,
     ) -> AppendResult:
         prepared = prepare(
             self._codec,
@@ -103,6 +132,7 @@ class PostgresEventStore:
             command_id=command_id,
             fingerprint=fingerprint,
             answer=answer,
+            fence=fence,
         )
         async with self._pool.acquire() as conn:
             return await self.append_prepared(conn, prepared)
@@ -114,6 +144,7 @@ class PostgresEventStore:
         *,
         metadata: Metadata = NO_METADATA,
         command_id: str | None = None,
+        fence: GateFence | None = None,
     ) -> AppendResult:
         """Append on the caller's connection, inside the caller's transaction if one is open
         (the append must then be the transaction's first write)."""
@@ -124,6 +155,7 @@ class PostgresEventStore:
             command_id=command_id,
             fingerprint=None,
             answer=None,
+            fence=fence,
         )
         return await self.append_prepared(conn, prepared)
 
@@ -147,6 +179,11 @@ class PostgresEventStore:
                 ) from None
             if error.sqlstate == NOT_FIRST_WRITE:
                 raise AppendNotFirstWrite(str(error)) from None
+            if error.sqlstate == STALE_GATE:
+                detail = msgspec.json.decode(error.detail or "{}")
+                raise StaleGateDecision(
+                    detail["gate_key"], detail["epoch"], detail["current"]
+                ) from None
             if error.sqlstate == COMMAND_REUSED and prepared.command_id is not None:
                 raise CommandIdReused(prepared.command_id) from None
             raise
@@ -201,6 +238,19 @@ class PostgresEventStore:
         async with self._pool.acquire() as conn:
             head: int = await conn.fetchval(HEAD)
         return head
+
+    async def read_streams(self, prefix: str) -> list[RecordedEvent]:
+        # Escape LIKE's wildcards so that the prefix is matched literally.
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(READ_PREFIX, prefix.replace("%", r"\%").replace("_", r"\_"))
+        return [self._recorded(row) for row in rows]
+
+    @contextlib.asynccontextmanager
+    async def gate_fence(self, key: str) -> AsyncIterator[int]:
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(FENCE_LOCK, GATE_LOCK_CLASS, key)
+            epoch: int = await conn.fetchval(FENCE_ADVANCE, key)
+            yield epoch
 
     async def subscribe(self, from_position: int = 1) -> AsyncIterator[RecordedEvent]:
         wake = asyncio.Event()
@@ -278,4 +328,6 @@ def _arguments(prepared: PreparedAppend) -> tuple[Any, ...]:
         [e.type for e in events],
         [e.schema_version for e in events],
         [e.data.decode() for e in events],
+        None if prepared.fence is None else prepared.fence.key,
+        None if prepared.fence is None else prepared.fence.epoch,
     )

@@ -12,7 +12,7 @@ import msgspec
 
 from registry.eventstore.codec import EventCodec
 from registry.eventstore.errors import InvalidAppend, InvalidStreamId, PayloadTooLarge
-from registry.eventstore.model import Metadata, StreamAppend
+from registry.eventstore.model import GateFence, Metadata, StreamAppend
 
 #: `category-id`: a lower-case category, a dash, then an id (ids may hold dashes, colons, dots).
 #: The same pattern is a CHECK constraint on the events table (migrations/0002_events.sql).
@@ -40,6 +40,7 @@ class PreparedAppend(msgspec.Struct, frozen=True):
     command_id: str | None
     fingerprint: str | None
     answer: bytes | None
+    fence: GateFence | None = None
 
     def event_counts(self) -> list[int]:
         counts = [0] * len(self.streams)
@@ -56,6 +57,7 @@ def prepare(
     command_id: str | None,
     fingerprint: str | None,
     answer: bytes | None,
+    fence: GateFence | None = None,
 ) -> PreparedAppend:
     if not appends and command_id is None:
         raise InvalidAppend("an append needs at least one stream or a command id")
@@ -89,4 +91,5 @@ def prepare(
         command_id=command_id,
         fingerprint=fingerprint,
         answer=answer,
+        fence=fence,
     )

@@ -7,9 +7,16 @@ manner of pyeventsourcing's recorder tests (eventsourcing/tests/persistence.py).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
-from registry.eventstore.model import AppendResult, Metadata, RecordedEvent, StreamAppend
+from registry.eventstore.model import (
+    AppendResult,
+    GateFence,
+    Metadata,
+    RecordedEvent,
+    StreamAppend,
+)
 
 NO_METADATA = Metadata()
 
@@ -23,13 +30,15 @@ class EventStore(Protocol):
         command_id: str | None = None,
         fingerprint: str | None = None,
         answer: bytes | None = None,
+        fence: GateFence | None = None,
     ) -> AppendResult:
         """Write events to one or several streams atomically, each at its expected version.
 
         With a `command_id` seen before, return that first append's result (with `replayed`) and
         write nothing; with another `fingerprint` than the first, raise CommandIdReused. `answer`
         is stored with the command id and handed back on a replay. An append with no streams but
-        a command id records only the command (an answer that wrote no events).
+        a command id records only the command (an answer that wrote no events). With a `fence`,
+        write only if the fence's epoch is still current (else StaleGateDecision).
         """
         ...
 
@@ -54,4 +63,17 @@ class EventStore(Protocol):
 
     async def command_result(self, command_id: str) -> AppendResult | None:
         """The stored result of a command id, if it was recorded."""
+        ...
+
+    async def read_streams(self, prefix: str) -> list[RecordedEvent]:
+        """Every event of every stream whose id starts with `prefix`, in global order."""
+        ...
+
+    def gate_fence(self, key: str) -> AbstractAsyncContextManager[int]:
+        """Advance the fence on `key` and hold it for the block; yields the new epoch.
+
+        Appends fenced on `key` that are in flight finish first; new ones wait for the block to
+        end; any carrying an older epoch then fail with StaleGateDecision. The capacity gate
+        rebuilds an event inside this block, so no decision of the old gate lands afterwards.
+        """
         ...
