@@ -262,3 +262,13 @@ async def test_a_fenced_append_needs_the_current_epoch(store: EventStore) -> Non
     async with store.gate_fence("o:e2") as other:
         assert other == 1  # fences are per key
     await store.append(fenced)  # an append without a fence is not concerned
+
+
+async def test_a_stored_result_is_only_handed_to_the_same_fingerprint(store: EventStore) -> None:
+    await store.append([], command_id="c-1", fingerprint="body-a", answer=b'{"status": 409}')
+    same = await store.command_result("c-1", "body-a")
+    assert same is not None
+    assert same.answer == b'{"status": 409}'
+    with pytest.raises(CommandIdReused):
+        await store.command_result("c-1", "body-b")
+    assert await store.command_result("c-2", "body-a") is None

@@ -143,6 +143,12 @@ class MemoryEventStore:
     def _longer_than(self, length: int) -> Callable[[], bool]:
         return lambda: len(self._log) > length
 
-    async def command_result(self, command_id: str) -> AppendResult | None:
+    async def command_result(
+        self, command_id: str, fingerprint: str | None = None
+    ) -> AppendResult | None:
         known = self._commands.get(command_id)
-        return None if known is None else msgspec.structs.replace(known.result, replayed=True)
+        if known is None:
+            return None
+        if fingerprint is not None and known.fingerprint != fingerprint:
+            raise CommandIdReused(command_id)
+        return msgspec.structs.replace(known.result, replayed=True)

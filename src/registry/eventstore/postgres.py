@@ -202,10 +202,16 @@ class PostgresEventStore:
         assert stored is not None, "a unique violation on commands_pkey means the row exists"
         return _replay(prepared, stored)
 
-    async def command_result(self, command_id: str) -> AppendResult | None:
+    async def command_result(
+        self, command_id: str, fingerprint: str | None = None
+    ) -> AppendResult | None:
         async with self._pool.acquire() as conn:
             stored = await self._stored_command(conn, command_id)
-        return None if stored is None else stored[1]
+        if stored is None:
+            return None
+        if fingerprint is not None and stored[0] != fingerprint:
+            raise CommandIdReused(command_id)
+        return stored[1]
 
     async def _stored_command(
         self, conn: Connection, command_id: str

@@ -61,8 +61,11 @@ class EventStore(Protocol):
         """Every event from `from_position` on, in global order, each once, waiting for more."""
         ...
 
-    async def command_result(self, command_id: str) -> AppendResult | None:
-        """The stored result of a command id, if it was recorded."""
+    async def command_result(
+        self, command_id: str, fingerprint: str | None = None
+    ) -> AppendResult | None:
+        """The stored result of a command id, if it was recorded; with a `fingerprint`, raise
+        CommandIdReused if the command was recorded with another one."""
         ...
 
     async def read_streams(self, prefix: str) -> list[RecordedEvent]:
