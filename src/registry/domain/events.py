@@ -97,6 +97,14 @@ class ParticipantRegistered(Event, frozen=True):
     role: str | None = None
 
 
+class EmailClaimed(Event, frozen=True):
+    """The only event of an `email-<org>:<event>:<digest>` stream: appending it with "the stream
+    must not exist" makes one participant per e-mail per event atomic, with no shared table."""
+
+    type_name = "EmailClaimed"
+    participant_id: str
+
+
 class RegistrationCancelled(Event, frozen=True):
     type_name = "RegistrationCancelled"
     participant_id: str
@@ -151,6 +159,7 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     RegistrationOpened,
     RegistrationClosed,
     ParticipantRegistered,
+    EmailClaimed,
     RegistrationCancelled,
     SeatAssigned,
     Waitlisted,

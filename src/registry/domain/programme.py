@@ -67,6 +67,7 @@ class Programme:
     rooms: dict[str, Room] = field(default_factory=dict)
     sessions: dict[str, Session] = field(default_factory=dict)
     registration: Registration = "closed"
+    state: Literal["scheduled", "cancelled"] = "scheduled"
 
     @property
     def last_day(self) -> dt.date:

@@ -7,6 +7,8 @@ same `<org>:<event>` (src/registry/capacity/).
 
 from __future__ import annotations
 
+import hashlib
+
 
 def event_key(organisation: str, event_id: str) -> str:
     return f"{organisation}:{event_id}"
@@ -18,6 +20,13 @@ def event_stream(organisation: str, event_id: str) -> str:
 
 def participant_stream(organisation: str, event_id: str, participant_id: str) -> str:
     return f"participant-{event_key(organisation, event_id)}:{participant_id}"
+
+
+def email_stream(organisation: str, event_id: str, email: str) -> str:
+    """E-mails are compared case-insensitively (API.md); the stream id holds a digest, not the
+    address, so that erasing a participant's personal data leaves nothing readable here."""
+    digest = hashlib.sha256(email.strip().casefold().encode()).hexdigest()[:40]
+    return f"email-{event_key(organisation, event_id)}:{digest}"
 
 
 def participant_stream_prefix(organisation: str, event_id: str) -> str:

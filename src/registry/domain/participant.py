@@ -1,0 +1,62 @@
+"""One participant's registration at one event, folded from their stream."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from registry.domain.event import Event
+from registry.domain.events import (
+    ParticipantRegistered,
+    PromotedFromWaitlist,
+    RegistrationCancelled,
+    SeatAssigned,
+    SeatReleased,
+    Waitlisted,
+    WaitlistLeft,
+)
+
+
+@dataclass(frozen=True)
+class Participant:
+    participant_id: str
+    name: str
+    email: str
+    organisation: str | None = None
+    role: str | None = None
+    cancelled: bool = False
+    #: session -> ticket, in the order the seats were given
+    seats: dict[str, int] = field(default_factory=dict)
+    #: session -> ticket
+    waiting: dict[str, int] = field(default_factory=dict)
+
+
+def evolve(participant: Participant | None, event: Event) -> Participant | None:
+    if isinstance(event, ParticipantRegistered):
+        return Participant(
+            participant_id=event.participant_id,
+            name=event.name,
+            email=event.email,
+            organisation=event.organisation,
+            role=event.role,
+        )
+    if participant is None:
+        return None
+    match event:
+        case RegistrationCancelled():
+            return replace(participant, cancelled=True)
+        case SeatAssigned():
+            return replace(participant, seats={**participant.seats, event.session_id: event.ticket})
+        case Waitlisted():
+            waiting = {**participant.waiting, event.session_id: event.ticket}
+            return replace(participant, waiting=waiting)
+        case PromotedFromWaitlist():
+            waiting = {k: v for k, v in participant.waiting.items() if k != event.session_id}
+            seats = {**participant.seats, event.session_id: event.ticket}
+            return replace(participant, waiting=waiting, seats=seats)
+        case SeatReleased():
+            seats = {k: v for k, v in participant.seats.items() if k != event.session_id}
+            return replace(participant, seats=seats)
+        case WaitlistLeft():
+            waiting = {k: v for k, v in participant.waiting.items() if k != event.session_id}
+            return replace(participant, waiting=waiting)
+    return participant
