@@ -39,6 +39,8 @@ app = typer.Typer(
 log = structlog.get_logger("registry.cli")
 # Command groups (`registry projections ...`, `registry keys ...`) are sub-Typers of their own,
 # mounted here with app.add_typer(group, name=...).
+keys_app = typer.Typer(help="Role-scoped API keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 
 
 @dataclass(frozen=True)
@@ -95,10 +97,53 @@ def serve(
             _apply_migrations(backends.database_url)
         bind = f"[{host}]" if ":" in host else host
         typer.echo(f"registry listening on http://{bind}:{port}")
-        # --- API key ------------------------------------------------------------------------
-        # Keys arrive in a later issue: print a usable key here (`registry keys create` shares
-        # the code) so that a new user can call the API straight away.
+        # Usable keys, so that a new user can call the API straight away.
+        _announce_keys(settings, backends.database_url)
         _run_granian(app_factory, host, port, workers or os.cpu_count() or 1)
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[str, typer.Option(help="organiser, form or auditor.", show_default=False)],
+    org: Annotated[str, typer.Option(help="Organisation slug; created if unknown.")] = "default",
+) -> None:
+    """Create an API key and print it alone on the last line; only its hash is stored."""
+    from registry.auth.keys import check_organisation, check_role
+    from registry.auth.provision import KeysNotReady, create
+
+    try:
+        check_role(role)
+        check_organisation(org)
+    except ValueError as error:
+        _fail(str(error), code=2)
+    settings = load_settings()
+    with _interruptible(), _backends(settings) as backends:
+        if settings.uses_embedded_servers and settings.migrate_on_start:
+            _apply_migrations(backends.database_url)  # the user's own fresh data dir, as `serve`
+        try:
+            key = create(backends.database_url, role, org)
+        except KeysNotReady as error:
+            _fail(str(error))
+    typer.echo(f"new API key (role {role}, organisation {org}); it is shown only now:", err=True)
+    typer.echo(key)
+
+
+def _announce_keys(settings: Settings, database_url: str) -> None:
+    """On the embedded servers, the local key of each role (made on the first start); on
+    configured servers, how to make one: their keys are never printed unasked."""
+    if not settings.uses_embedded_servers:
+        typer.echo("API keys: create one with `registry keys create --role ROLE [--org ORG]`")
+        return
+    from registry.auth.provision import LOCAL_KEYS_FILE, KeysNotReady, local_keys
+
+    try:
+        keys = local_keys(database_url, settings.data_dir)
+    except KeysNotReady as error:
+        typer.echo(f"no API keys: {error}")
+        return
+    typer.echo(f"API keys for organisation 'default' ({settings.data_dir / LOCAL_KEYS_FILE}):")
+    for role, key in keys.items():
+        typer.echo(f"  {role}: {key}")
 
 
 def _apply_migrations(database_url: str) -> None:

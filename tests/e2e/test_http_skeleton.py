@@ -37,12 +37,12 @@ class Sample(msgspec.Struct):
     metadata: Metadata | None = None
 
 
-@post("/test/echo", sync_to_thread=False)
+@post("/test/echo", sync_to_thread=False, opt={"exclude_from_auth": True})
 def echo(data: JSONBody[Sample]) -> Sample:
     return data
 
 
-@get("/test/boom", sync_to_thread=False)
+@get("/test/boom", sync_to_thread=False, opt={"exclude_from_auth": True})
 def boom() -> None:
     raise RuntimeError("secret internals: password=hunter2")
 

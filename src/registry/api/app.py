@@ -12,6 +12,8 @@ from registry.api import health
 from registry.api.lifespan import provide_resources, resources_lifespan
 from registry.api.openapi import openapi_config
 from registry.api.problems import problem_response
+from registry.auth.guards import provide_principal
+from registry.auth.middleware import authentication_middleware
 from registry.settings import Settings, load_settings
 
 
@@ -28,7 +30,12 @@ def create_app(
     return Litestar(
         route_handlers=[*health.ROUTES, *extra_route_handlers],
         lifespan=[resources_lifespan(settings)],
-        dependencies={"resources": Provide(provide_resources, sync_to_thread=False)},
+        # Every route needs an API key but the operations routes (registry.auth.middleware).
+        middleware=[authentication_middleware()],
+        dependencies={
+            "resources": Provide(provide_resources, sync_to_thread=False),
+            "principal": Provide(provide_principal, sync_to_thread=False),
+        },
         exception_handlers={Exception: problem_response},
         openapi_config=openapi_config(),
         request_max_body_size=settings.max_body_bytes,

@@ -1,0 +1,83 @@
+"""Authorisation by role: one guard per row of API.md's role rules, and the ``principal``
+dependency.
+
+===================  ========================  =============================================
+guard                roles                     for
+===================  ========================  =============================================
+organiser_only       organiser                 the programme: events, rooms, sessions, windows
+form_or_organiser    form, organiser           create/cancel participants, sign-ups, forms
+any_role             organiser, form, auditor  one participant's agenda (GET .../{participant})
+reader               organiser, auditor        every other read
+auditor_only         auditor                   /v1/audit/...
+===================  ========================  =============================================
+
+Put a guard on every route under /v1 (on its Router or Controller where a whole group shares
+one). A route without one still needs a valid key (the middleware), but any role passes.
+
+The guards are ``async`` on purpose: Litestar runs a synchronous guard in a worker thread
+(``ensure_async_callable`` -> ``sync_to_thread``), a thread hop on every request for a set lookup.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+from litestar.connection import ASGIConnection
+from litestar.handlers import BaseRouteHandler
+
+from registry.api.problems import Forbidden, Unauthorized
+from registry.auth.principal import Principal, Role
+
+Connection = ASGIConnection[Any, Any, Any, Any]
+
+
+def principal_of(connection: Connection) -> Principal:
+    """The principal the authentication step put on the connection; 401 if there is none (a
+    route excluded from authentication that still asks for one)."""
+    user = connection.scope.get("user")
+    if not isinstance(user, Principal):
+        raise Unauthorized()
+    return user
+
+
+def provide_principal(request: Request[Any, Any, Any]) -> Principal:
+    """The ``principal`` dependency, asked for by name (Litestar 3 drops inferred ones):
+    ``def handler(principal: NamedDependency[Principal]) -> ...``."""
+    return principal_of(request)
+
+
+def _require(connection: Connection, allowed: frozenset[Role]) -> None:
+    principal = principal_of(connection)
+    if principal.role not in allowed:
+        raise Forbidden(
+            f"A key with the role {principal.role!r} may not do this; "
+            f"allowed: {', '.join(sorted(allowed))}."
+        )
+
+
+_ORGANISER: frozenset[Role] = frozenset({"organiser"})
+_FORM_OR_ORGANISER: frozenset[Role] = frozenset({"form", "organiser"})
+_READER: frozenset[Role] = frozenset({"organiser", "auditor"})
+_ANY_ROLE: frozenset[Role] = frozenset({"organiser", "form", "auditor"})
+_AUDITOR: frozenset[Role] = frozenset({"auditor"})
+
+
+async def organiser_only(connection: Connection, _: BaseRouteHandler) -> None:
+    _require(connection, _ORGANISER)
+
+
+async def form_or_organiser(connection: Connection, _: BaseRouteHandler) -> None:
+    _require(connection, _FORM_OR_ORGANISER)
+
+
+async def reader(connection: Connection, _: BaseRouteHandler) -> None:
+    _require(connection, _READER)
+
+
+async def any_role(connection: Connection, _: BaseRouteHandler) -> None:
+    _require(connection, _ANY_ROLE)
+
+
+async def auditor_only(connection: Connection, _: BaseRouteHandler) -> None:
+    _require(connection, _AUDITOR)
