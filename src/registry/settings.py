@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     #: Connection pool bounds per process.
     pool_min_size: int = Field(default=2, ge=1)
     pool_max_size: int = Field(default=10, ge=1)
+    #: Redis connections per process (callers wait for one beyond that).
+    redis_max_connections: int = Field(default=50, ge=1)
     #: Server-side statement timeout for every connection, in milliseconds.
     statement_timeout_ms: int = Field(default=10_000, ge=0)
 

@@ -272,3 +272,11 @@ async def test_a_stored_result_is_only_handed_to_the_same_fingerprint(store: Eve
     with pytest.raises(CommandIdReused):
         await store.command_result("c-1", "body-b")
     assert await store.command_result("c-2", "body-a") is None
+
+
+async def test_stream_ids_lists_the_streams_under_a_prefix(store: EventStore) -> None:
+    for stream in ("event-acme:b", "event-acme:a", "participant-acme:a:p1", "event-other:a"):
+        await store.append([StreamAppend(stream, ANY, [Noted(text=stream)])])
+    assert await store.stream_ids("event-acme:") == ["event-acme:a", "event-acme:b"]
+    assert await store.stream_ids("event-") == ["event-acme:a", "event-acme:b", "event-other:a"]
+    assert await store.stream_ids("event-nobody:") == []

@@ -100,7 +100,7 @@ async def test_ready_on_a_migrated_database(client: Client) -> None:
     assert response.status_code == 200, response.text
     assert response.json() == {
         "status": "ready",
-        "checks": {"postgres": "ok", "redis": "ok", "migrations": "ok"},
+        "checks": {"postgres": "ok", "redis": "ok", "migrations": "ok", "gates": "ok"},
     }
 
 
@@ -112,7 +112,12 @@ async def test_not_ready_while_redis_is_unreachable(database_url: str) -> None:
     body = assert_problem(response, 503, "unavailable")
     assert response.headers["retry-after"] == "1"
     assert body["failing"] == ["redis"]
-    assert body["checks"] == {"postgres": "ok", "redis": "unreachable", "migrations": "ok"}
+    assert body["checks"] == {
+        "postgres": "ok",
+        "redis": "unreachable",
+        "migrations": "ok",
+        "gates": "ok",  # no event yet: nothing to build
+    }
 
 
 async def test_unknown_route_is_a_not_found_problem(client: Client) -> None:

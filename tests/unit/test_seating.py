@@ -116,7 +116,8 @@ class Reference:
             fallbacks = [x for x in self.held(head) if x != s and (overlap(x, s) or x == named)]
             self.seats[s].append(head)
             for x in fallbacks:
-                self.release(head, x)
+                if head in self.seats[x]:  # a cascade may have released it already
+                    self.release(head, x)
 
 
 sessions = st.sampled_from(sorted(PROGRAMME))

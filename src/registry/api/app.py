@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.di import Provide
 from litestar.types import ControllerRouterHandler
 
-from registry.api import health
+from registry.api import forms, health, organiser, reads
 from registry.api.lifespan import provide_resources, resources_lifespan
 from registry.api.openapi import openapi_config
 from registry.api.problems import problem_response
 from registry.auth.guards import provide_principal
 from registry.auth.middleware import authentication_middleware
 from registry.settings import Settings, load_settings
+
+
+def _v1() -> Router:
+    """The public API: each route carries its own role guard (API.md "General")."""
+    return Router(path="/v1", route_handlers=[*organiser.ROUTES, *forms.ROUTES, *reads.ROUTES])
 
 
 def create_app(
@@ -28,7 +33,11 @@ def create_app(
     """
     settings = settings or load_settings()
     return Litestar(
-        route_handlers=[*health.ROUTES, *extra_route_handlers],
+        route_handlers=[
+            *health.ROUTES,
+            _v1(),
+            *extra_route_handlers,
+        ],
         lifespan=[resources_lifespan(settings)],
         # Every route needs an API key but the operations routes (registry.auth.middleware).
         middleware=[authentication_middleware()],

@@ -6,6 +6,8 @@ Handlers get them as the ``resources`` dependency (:func:`provide_resources`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -14,12 +16,20 @@ from typing import Final
 import asyncpg
 from litestar import Litestar
 from litestar.datastructures import State
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
+from registry.capacity.redis_gate import RedisGate
+from registry.domain.events import ALL_EVENTS
+from registry.eventstore import EventCodec
+from registry.eventstore.postgres import PostgresEventStore
+from registry.handlers import upkeep
+from registry.handlers.gate_sync import GateKeeper
 from registry.settings import Settings
 
 _STATE_KEY: Final = "resources"
 _POOL_CLOSE_TIMEOUT_S: Final = 10.0
+_GATE_BUILD_TIMEOUT_S: Final = 30.0
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +39,10 @@ class Resources:
     settings: Settings
     pool: asyncpg.Pool
     redis: Redis
+    #: The write path's dependencies: the event store and the capacity gate.
+    keeper: GateKeeper
+    #: Whether the gates were built since start (a readiness check).
+    upkeep: upkeep.Upkeep
 
 
 @asynccontextmanager
@@ -52,9 +66,26 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             },
         )
         stack.push_async_callback(_close_pool, pool)
-        redis = Redis.from_url(settings.redis_url)
+        # A blocking pool: redis-py's default asyncio pool raises at its limit instead of waiting.
+        redis = Redis(
+            connection_pool=BlockingConnectionPool.from_url(
+                settings.redis_url, max_connections=settings.redis_max_connections, timeout=5
+            )
+        )
         stack.push_async_callback(redis.aclose)
-        yield Resources(settings=settings, pool=pool, redis=redis)
+        store = PostgresEventStore(pool, EventCodec(ALL_EVENTS))
+        keeper = GateKeeper(store, RedisGate(redis, settings.redis_prefix))
+        status = upkeep.Upkeep()
+        # Build the gates from the log before serving (so a normal start is ready at once); if
+        # that fails, the background task keeps trying while /ready says no. Then it reconciles
+        # expired holds for as long as we run.
+        try:
+            await asyncio.wait_for(upkeep.build(keeper, status), _GATE_BUILD_TIMEOUT_S)
+        except Exception:
+            _log.warning("capacity gates not built at start; retrying in the background")
+        task = asyncio.create_task(upkeep.run(keeper, status), name="gate-upkeep")
+        stack.push_async_callback(_cancel, task)
+        yield Resources(settings=settings, pool=pool, redis=redis, keeper=keeper, upkeep=status)
 
 
 def resources_lifespan(
@@ -80,6 +111,12 @@ def provide_resources(state: State) -> Resources:
     if not isinstance(resources, Resources):
         raise RuntimeError("resources are opened by the app's lifespan; it has not run")
     return resources
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _close_pool(pool: asyncpg.Pool) -> None:

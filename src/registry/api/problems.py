@@ -27,6 +27,12 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import ClientException, HTTPException, ValidationException
 
+from registry.capacity.errors import CommandIdConflict
+from registry.domain import errors
+from registry.eventstore import CommandIdReused, StaleGateDecision
+from registry.handlers.gate_sync import GateUnavailable
+from registry.handlers.loading import UnknownEvent, UnknownParticipant
+
 PROBLEM_MEDIA_TYPE: Final = "application/problem+json"
 
 _log = logging.getLogger(__name__)
@@ -84,7 +90,24 @@ PROBLEM_TYPES: Final[Mapping[str, ProblemType]] = {t.slug: t for t in _TYPES}
 #: Errors raised below the HTTP layer (domain, handlers), each mapped once to its slug, one line
 #: each, e.g. ``SessionFull: "session-full",``. Looked up along the error's MRO. A dataclass
 #: error contributes its fields as extra members; ``str(error)`` (if any) is the detail.
-ERROR_SLUGS: Final[Mapping[type[object], str]] = {}
+ERROR_SLUGS: Final[Mapping[type[object], str]] = {
+    errors.EventCancelled: "event-cancelled",
+    errors.RegistrationClosed: "registration-closed",
+    errors.AlreadyExists: "already-exists",
+    errors.SessionCancelled: "session-cancelled",
+    errors.AlreadySignedUp: "already-signed-up",
+    errors.RoomConflict: "room-conflict",
+    errors.TimeConflict: "time-conflict",
+    errors.SessionFull: "session-full",
+    errors.InvalidCommand: "validation-failed",
+    errors.NotSignedUp: "not-found",
+    UnknownEvent: "not-found",
+    UnknownParticipant: "not-found",
+    CommandIdReused: "idempotency-key-reused",
+    CommandIdConflict: "idempotency-key-reused",
+    GateUnavailable: "unavailable",
+    StaleGateDecision: "unavailable",
+}
 
 #: Litestar's HTTPException family, by status code.
 _SLUG_BY_STATUS: Final[Mapping[int, str]] = {
@@ -204,6 +227,17 @@ def to_problem(exc: Exception) -> ProblemDetails:
     return _details("internal-error")
 
 
+def body_problem(error: msgspec.DecodeError) -> Problem:
+    """The problem of a request body msgspec could not decode: 422 with the field for a wrong
+    shape or value, 400 when it is not JSON at all."""
+    if isinstance(error, msgspec.ValidationError):
+        detail, field_path = _parse_msgspec(str(error))
+        if field_path:
+            return ValidationFailed(detail, field=field_path)
+        return ValidationFailed(detail)
+    return MalformedRequest(f"The request body is not JSON: {error}.")
+
+
 def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """The app's one exception handler."""
     problem = to_problem(exc)
@@ -236,6 +270,9 @@ def _from_mapped_error(exc: Exception, problem_type: ProblemType) -> ProblemDeta
     extra: dict[str, object] = {}
     if dataclasses.is_dataclass(exc):
         extra = {f.name: getattr(exc, f.name) for f in dataclasses.fields(exc)}
+    else:
+        # Plain exceptions (the domain's) contribute their public attributes.
+        extra = {k: v for k, v in vars(exc).items() if not k.startswith("_")}
     return _details(problem_type.slug, str(exc), extra)
 
 

@@ -47,12 +47,17 @@ async def migrations_current(resources: Resources) -> None:
         raise NotReady("pending: " + ", ".join(pending))
 
 
-#: Everything that must hold before traffic is admitted, by name. The capacity gate's
-#: "rebuilt from PostgreSQL" check belongs here too.
+async def gates_built(resources: Resources) -> None:
+    if not resources.upkeep.gates_built:
+        raise NotReady("the capacity gates are being built from the log")
+
+
+#: Everything that must hold before traffic is admitted, by name.
 READINESS_CHECKS: Final[Mapping[str, ReadinessCheck]] = {
     "postgres": postgres_answers,
     "redis": redis_answers,
     "migrations": migrations_current,
+    "gates": gates_built,
 }
 
 

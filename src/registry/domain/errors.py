@@ -21,8 +21,10 @@ class RegistrationClosed(DomainError):
 
 
 class AlreadyExists(DomainError):
-    def __init__(self, what: str, id: str, participant_id: str | None = None) -> None:
-        super().__init__(f"{what} {id} already exists")
+    def __init__(
+        self, what: str, id: str, participant_id: str | None = None, detail: str | None = None
+    ) -> None:
+        super().__init__(detail or f"{what} {id} already exists")
         self.what = what
         self.id = id
         self.participant_id = participant_id

@@ -285,7 +285,10 @@ class Seating:
                 self._apply_returning(Promoted(head, session_id, session.waiting[head].ticket))
             )
             for fallback in released:
-                changes += self._release(head, fallback, "promoted")
+                # A cascade can come back to this participant and release a fallback first
+                # (a later promotion of theirs that overlaps it): release only what is held.
+                if head in self.sessions[fallback].seated:
+                    changes += self._release(head, fallback, "promoted")
         return changes
 
 

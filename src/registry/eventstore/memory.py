@@ -131,6 +131,9 @@ class MemoryEventStore:
                 async with self._grown:
                     await self._grown.wait_for(self._longer_than(position - 1))
 
+    async def stream_ids(self, prefix: str) -> list[str]:
+        return sorted(s for s in self._streams if s.startswith(prefix))
+
     async def read_streams(self, prefix: str) -> list[RecordedEvent]:
         return [e for e in self._log if e.stream_id.startswith(prefix)]
 

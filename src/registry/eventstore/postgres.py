@@ -70,6 +70,9 @@ SELECT {_COLUMNS}
  WHERE stream_id LIKE $1 || '%'
  ORDER BY position
 """
+STREAM_IDS: Final = (
+    "SELECT stream_id FROM streams WHERE stream_id LIKE $1 || '%' ORDER BY stream_id"
+)
 # A rebuild of the gate: the fence lock taken exclusively (appends hold it shared, see
 # migrations/0009_append_events_gate_fence.sql), then the epoch moved on.
 FENCE_LOCK: Final = "SELECT pg_advisory_xact_lock($1, hashtext($2))"
@@ -245,10 +248,14 @@ class PostgresEventStore:
             head: int = await conn.fetchval(HEAD)
         return head
 
-    async def read_streams(self, prefix: str) -> list[RecordedEvent]:
-        # Escape LIKE's wildcards so that the prefix is matched literally.
+    async def stream_ids(self, prefix: str) -> list[str]:
         async with self._pool.acquire() as conn:
-            rows = await conn.fetch(READ_PREFIX, prefix.replace("%", r"\%").replace("_", r"\_"))
+            rows = await conn.fetch(STREAM_IDS, _like_prefix(prefix))
+        return [row["stream_id"] for row in rows]
+
+    async def read_streams(self, prefix: str) -> list[RecordedEvent]:
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(READ_PREFIX, _like_prefix(prefix))
         return [self._recorded(row) for row in rows]
 
     @contextlib.asynccontextmanager
@@ -310,6 +317,11 @@ class PostgresEventStore:
             metadata=_metadata_decoder.decode(row["metadata"]),
             recorded_at=row["recorded_at"],
         )
+
+
+def _like_prefix(prefix: str) -> str:
+    """Escape LIKE's wildcards so that the prefix is matched literally."""
+    return prefix.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_")
 
 
 def _replay(prepared: PreparedAppend, stored: tuple[str | None, AppendResult]) -> AppendResult:

@@ -68,6 +68,10 @@ class EventStore(Protocol):
         CommandIdReused if the command was recorded with another one."""
         ...
 
+    async def stream_ids(self, prefix: str) -> list[str]:
+        """The ids of every stream whose id starts with `prefix`, sorted."""
+        ...
+
     async def read_streams(self, prefix: str) -> list[RecordedEvent]:
         """Every event of every stream whose id starts with `prefix`, in global order."""
         ...

@@ -1,0 +1,140 @@
+"""Organiser routes: the programme (API.md "Organiser: the programme").
+
+The body is declared (`data`) for the OpenAPI document; run_command decodes it again strictly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, post, put
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
+
+from registry.api.commands import run_command
+from registry.api.lifespan import Resources
+from registry.auth.guards import organiser_only
+from registry.auth.principal import Principal
+from registry.domain import commands as cmd
+from registry.domain import programme as rules
+from registry.handlers import programme as handlers
+
+Req = Request[Any, Any, Any]
+Who = NamedDependency[Principal]
+With = NamedDependency[Resources]
+
+
+class Empty(cmd.Command, frozen=True, kw_only=True):
+    """A body of `{}` (unknown fields refused)."""
+
+
+@post("/events", status_code=201, guards=[organiser_only], tags=["organiser"])
+async def create_event(
+    request: Req, principal: Who, resources: With, data: JSONBody[cmd.CreateEvent]
+) -> Response[Any]:
+    """Create an event; its registration is closed until opened."""
+    create = lambda ctx, c: handlers.create_event(resources.keeper, ctx, c)  # noqa: E731
+    return await run_command(request, principal, resources.keeper, cmd.CreateEvent, create)
+
+
+@post("/events/{event:str}/rooms", status_code=201, guards=[organiser_only], tags=["organiser"])
+async def add_room(
+    request: Req, event: FromPath[str], principal: Who, resources: With, data: JSONBody[cmd.AddRoom]
+) -> Response[Any]:
+    """Add a room (a bus or a walk's group is a room too)."""
+    return await _change(
+        request, principal, resources, event, cmd.AddRoom, rules.decide_add_room, 201
+    )
+
+
+@post("/events/{event:str}/sessions", status_code=201, guards=[organiser_only], tags=["organiser"])
+async def schedule_session(
+    request: Req,
+    event: FromPath[str],
+    principal: Who,
+    resources: With,
+    data: JSONBody[cmd.ScheduleSession],
+) -> Response[Any]:
+    """Schedule a session; its capacity defaults to its room's."""
+    return await _change(
+        request, principal, resources, event, cmd.ScheduleSession, rules.decide_schedule, 201
+    )
+
+
+@put("/events/{event:str}/programme", status_code=200, guards=[organiser_only], tags=["organiser"])
+async def replace_programme(
+    request: Req,
+    event: FromPath[str],
+    principal: Who,
+    resources: With,
+    data: JSONBody[cmd.ReplaceProgramme],
+) -> Response[Any]:
+    """The whole programme in one command: new ids are added, known ids updated."""
+    return await _change(
+        request, principal, resources, event, cmd.ReplaceProgramme, rules.decide_replace, 200
+    )
+
+
+@post(
+    "/events/{event:str}/registration/open",
+    status_code=200,
+    guards=[organiser_only],
+    tags=["organiser"],
+)
+async def open_registration(
+    request: Req, event: FromPath[str], principal: Who, resources: With, data: JSONBody[Empty]
+) -> Response[Any]:
+    """Open registration (opening an open event writes nothing)."""
+    return await _change(
+        request, principal, resources, event, Empty, lambda p, _: rules.decide_registration(p, True)
+    )
+
+
+@post(
+    "/events/{event:str}/registration/close",
+    status_code=200,
+    guards=[organiser_only],
+    tags=["organiser"],
+)
+async def close_registration(
+    request: Req, event: FromPath[str], principal: Who, resources: With, data: JSONBody[Empty]
+) -> Response[Any]:
+    """Close registration (closing a closed event writes nothing); cancellations stay possible."""
+    return await _change(
+        request,
+        principal,
+        resources,
+        event,
+        Empty,
+        lambda p, _: rules.decide_registration(p, False),
+    )
+
+
+async def _change(
+    request: Req,
+    principal: Principal,
+    resources: Resources,
+    event: FromPath[str],
+    command_type: type[Any],
+    decide: Any,
+    status: int = 200,
+) -> Response[Any]:
+    keeper = resources.keeper
+
+    async def handle(ctx: Any, command: Any) -> Any:
+        body = {"id": command.id} if hasattr(command, "id") else {}
+        return await handlers.change_programme(
+            keeper, ctx, event, lambda programme: decide(programme, command), status, body
+        )
+
+    return await run_command(request, principal, keeper, command_type, handle)
+
+
+ROUTES = (
+    create_event,
+    add_room,
+    schedule_session,
+    replace_programme,
+    open_registration,
+    close_registration,
+)

@@ -1,0 +1,50 @@
+-- decide.lua: one decision (sign_up, leave, leave_all) as a hold, in one round trip.
+-- Runs after state.lua, seating.lua and holds.lua.
+-- KEYS: sentinel, dirty, registration, sessions, holds, hold_expiry, answers, version, then
+--       the keys of the sessions the command names and the participant's agenda (declared for
+--       routing and review; the scripts derive the same names, see state.lua).
+-- ARGV: operation, command id, now (ms), hold ttl (ms), participant, session, replaces ('' for
+--       none).
+-- Returns JSON: {c = changes, e = epoch, w = waitlist position?, replayed = true?} or
+-- {err = {kind = ..., ...}} (wire.py).
+
+local op, command, now, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local p, sid, replaces = ARGV[5], ARGV[6], ARGV[7]
+if replaces == '' then replaces = nil end
+
+-- Never a guess: a gate that lost its data or could not undo a release answers "not ready",
+-- and the caller rebuilds the event from the log (or answers 503).
+if not ready() then return cjson.encode({err = {kind = 'GateNotReady'}}) end
+
+local fingerprint = table.concat({op, p, sid, ARGV[7]}, '\n')
+local replay = replayed(command, fingerprint)
+if replay then return replay end
+forget_answers(now)
+
+local err
+if op == 'sign_up' then
+  local target
+  err, target = sign_up_ids(p, sid, replaces)
+  if not err then
+    -- API.md: event-cancelled, then registration-closed, before every other 409.
+    local registration = redis.call('GET', key('registration'))
+    if registration == 'cancelled' then
+      err = {kind = 'EventCancelled'}
+    elseif registration ~= 'open' then
+      err = {kind = 'RegistrationClosed'}
+    else
+      err = sign_up_decide(p, target, replaces)
+    end
+  end
+elseif op == 'leave' then
+  -- Leaving stays possible while registration is closed, and after the event was cancelled.
+  err = leave(p, sid, 'cancelled')
+elseif op == 'leave_all' then
+  err = leave_all(p)
+else
+  return redis.error_reply('unknown operation ' .. op)
+end
+if err then return cjson.encode({err = err}) end
+
+hold(command, fingerprint, p, now + ttl)
+return answer(none_if_empty(CHANGES), nil)

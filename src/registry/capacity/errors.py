@@ -1,0 +1,26 @@
+"""Errors of the capacity gate itself (the domain's refusals are registry.domain.errors)."""
+
+from __future__ import annotations
+
+
+class GateError(Exception):
+    """The gate cannot decide; nothing was decided."""
+
+
+class GateNotReady(GateError):
+    """The gate holds no trustworthy state for this event: never loaded, lost (FLUSHALL, a
+    restarted Redis without its data) or marked dirty by a release it could not undo. Rebuild
+    the event from the log (`load`), or answer 503."""
+
+    def __init__(self, event_key: str) -> None:
+        super().__init__(f"the capacity gate is not ready for event {event_key}")
+        self.event_key = event_key
+
+
+class CommandIdConflict(GateError):
+    """A command id already decided another command (another participant, session or kind)."""
+
+    def __init__(self, event_key: str, command_id: str) -> None:
+        super().__init__(f"command id {command_id} was used for another command in {event_key}")
+        self.event_key = event_key
+        self.command_id = command_id

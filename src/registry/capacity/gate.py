@@ -1,0 +1,146 @@
+"""The capacity gate: the interface every adapter implements (MemoryGate, RedisGate).
+
+The write path (DESIGN.md section 2): command -> validate -> gate -> append -> confirm -> answer.
+A decision follows registry.domain.seating exactly (the spec) and is a *hold* tied to the
+command id, with an expiry: repeating the command id returns the stored changes and applies
+nothing. After the append commits, `confirm`; after it failed, `release`, which undoes the
+decision when that is exact and otherwise marks the event dirty (`is_ready` turns false until
+`load` rebuilds it from the log). One contract suite, tests/contract/test_capacity_gate.py, holds
+every adapter to the same behaviour, in the manner of the event store's (eventstore/store.py).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Final, Literal, Protocol
+
+from registry.capacity.errors import CommandIdConflict, GateNotReady
+from registry.domain.seating import Change, Seating
+
+__all__ = [
+    "DEFAULT_ANSWER_TTL_MS",
+    "DEFAULT_HOLD_TTL_MS",
+    "CapacityGate",
+    "CommandIdConflict",
+    "Decision",
+    "GateNotReady",
+    "RegistrationState",
+    "ReleaseOutcome",
+    "wall_clock_ms",
+]
+
+RegistrationState = Literal["open", "closed", "cancelled"]
+
+#: What `release` did: undid the decision exactly, marked the event dirty (or found it not
+#: ready), found it confirmed already (the append committed: nothing is undone), or knew no
+#: hold by that command id (released before, never decided, or lost with the gate's data).
+ReleaseOutcome = Literal["undone", "dirty", "confirmed", "unknown"]
+
+#: How long a decision is held before the reconciler settles it from the log (DESIGN.md).
+DEFAULT_HOLD_TTL_MS: Final = 30_000
+#: How long a confirmed decision's answer is kept for a late twin of the command.
+DEFAULT_ANSWER_TTL_MS: Final = 600_000
+
+
+class Decision(list[Change]):
+    """What one decision changed, in order: a list, exactly as Seating returns it, carrying
+    beside it what the write path needs from the same atomic step:
+
+    - `epoch`: the epoch of the load (rebuild) the decision was made on; the append is fenced on
+      it, so a decision of a gate rebuilt meanwhile is refused (EventStore.gate_fence);
+    - `waitlist_position`: for a sign-up that queued, the participant's place in that queue at
+      the moment of the answer (None otherwise, or once no longer waiting);
+    - `replayed`: the command id was decided before; these are its stored changes.
+    """
+
+    def __init__(
+        self,
+        changes: Iterable[Change] = (),
+        *,
+        epoch: int = 0,
+        waitlist_position: int | None = None,
+        replayed: bool = False,
+    ) -> None:
+        super().__init__(changes)
+        self.epoch = epoch
+        self.waitlist_position = waitlist_position
+        self.replayed = replayed
+
+    @property
+    def changes(self) -> list[Change]:
+        return list(self)
+
+
+def wall_clock_ms() -> int:
+    """Hold expiries are wall-clock milliseconds, comparable across API processes."""
+    return time.time_ns() // 1_000_000
+
+
+class CapacityGate(Protocol):
+    """Seats and waitlists per event (`event_key` is "<org>:<event>")."""
+
+    async def load(
+        self, event_key: str, seating: Seating, registration: RegistrationState, epoch: int = 0
+    ) -> None:
+        """Replace everything held for the event (the rebuild from the log): clears holds,
+        kept answers and the dirty mark; afterwards the event is ready and every decision
+        reports `epoch` (the store's gate fence epoch of this rebuild)."""
+        ...
+
+    async def set_registration(self, event_key: str, state: RegistrationState) -> None:
+        """Registration opened, closed, or the event cancelled. Raises GateNotReady."""
+        ...
+
+    async def sign_up(
+        self,
+        event_key: str,
+        command_id: str,
+        participant_id: str,
+        session_id: str,
+        replaces: str | None = None,
+    ) -> Decision:
+        """Seating.sign_up as a hold. Refusals, first match wins (API.md): UnknownId,
+        InvalidCommand (`replaces` not held), EventCancelled, RegistrationClosed,
+        SessionCancelled, AlreadySignedUp, TimeConflict, SessionFull. Raises GateNotReady and
+        CommandIdConflict before any of them."""
+        ...
+
+    async def leave(
+        self, event_key: str, command_id: str, participant_id: str, session_id: str
+    ) -> Decision:
+        """Seating.leave as a hold (allowed whatever the registration state). Raises UnknownId,
+        NotSignedUp."""
+        ...
+
+    async def leave_all(self, event_key: str, command_id: str, participant_id: str) -> Decision:
+        """Seating.leave_all as a hold (allowed whatever the registration state)."""
+        ...
+
+    async def confirm(self, event_key: str, command_id: str) -> bool:
+        """The append committed: drop the hold and keep its answer for late twins. True when a
+        held decision was confirmed now."""
+        ...
+
+    async def release(self, event_key: str, command_id: str) -> ReleaseOutcome:
+        """The append failed (or the reconciler found no such command in the log)."""
+        ...
+
+    async def expired_holds(self, event_key: str, now_ms: int) -> list[str]:
+        """Command ids whose hold expired by `now_ms` and is still unsettled, oldest first."""
+        ...
+
+    async def is_ready(self, event_key: str) -> bool:
+        """Loaded, not lost and not dirty: decisions may be made."""
+        ...
+
+    async def waitlist_position(
+        self, event_key: str, session_id: str, participant_id: str
+    ) -> int | None:
+        """The participant's 1-based place in the session's queue, or None if not waiting.
+        Raises GateNotReady."""
+        ...
+
+    async def seating(self, event_key: str) -> Seating:
+        """A copy of everything held for the event. Raises GateNotReady."""
+        ...

@@ -1,0 +1,138 @@
+-- holds.lua: every decision is a hold tied to its command id (DESIGN.md section 2, "Capacity
+-- gate" and "When an append fails"). Needs state.lua.
+--
+-- A record in `holds` (command id -> JSON):
+--   op     the command's fingerprint: the same id with another command is refused
+--   st     'held' until confirm (the append committed), then 'done'
+--   c      the changes, returned again to a repeat of the command (idempotent retries, twins)
+--   p, v   the participant and their agenda version right after the decision
+--   exact  true when release can undo the decision exactly; u: the undo steps
+-- A held record is listed in `hold_expiry` (the reconciler settles those that expire); a done
+-- one in `answers`, until it is forgotten (forget_answers) and a repeat is decided anew.
+--
+-- What release can undo exactly: a decision without a promotion (a seat, a queue entry, a left
+-- seat or entry, a switch, a registration cancelled without promoting anyone), provided that
+-- nothing decided since relied on it. The participant's agenda must be as the decision left it
+-- (their version unchanged), and per fact:
+--   Seated     nobody queued in that session since (max_queue below the ticket): a later
+--              sign-up that queued would have been seated without this seat
+--   Queued     the entry is still there: behind it nobody's fate depended on it
+--   Released   no seat given in that session since (seat_seq unchanged): nobody took the seat
+--   Dequeued   no seat given since to a later ticket (max_seat below the ticket) and no free
+--              seat now: with the entry back, the queue is what it would have been
+-- Anything else (a promotion cascade above all) marks the event dirty: the caller rebuilds its
+-- keys from the log before admitting more sign-ups. max_queue, max_seat and seat_seq are
+-- high-water marks, never lowered: a stale one can only turn an undo into a rebuild.
+
+local function ready()
+  return redis.call('EXISTS', key('sentinel')) == 1 and redis.call('EXISTS', key('dirty')) == 0
+end
+
+-- The reply to a decision: its changes, the epoch of the load it was made on (the append is
+-- fenced on it, eventstore/store.py gate_fence) and, when it queued the participant, their
+-- place in that queue now (API.md: waitlist_position is the rank at the moment of the answer).
+local function answer(changes, replay)
+  local reply = {c = changes, e = tonumber(redis.call('GET', key('sentinel'))), replayed = replay}
+  local first = changes and changes[1]
+  if first and first.k == 'Queued' then
+    local rank = redis.call('ZRANK', key('wait', first.s), first.p)
+    if rank then reply.w = rank + 1 end
+  end
+  return cjson.encode(reply)
+end
+
+-- The stored answer of a command id seen before, as a reply; nil for a new command.
+local function replayed(command, fingerprint)
+  local raw = redis.call('HGET', key('holds'), command)
+  if not raw then return nil end
+  local rec = cjson.decode(raw)
+  if rec.op ~= fingerprint then
+    return cjson.encode({err = {kind = 'CommandIdConflict', command = command}})
+  end
+  return answer(rec.c, true)
+end
+
+-- Confirmed answers are kept `keep` ms for a late twin; forget a few expired ones per call.
+local function forget_answers(now)
+  local old = redis.call('ZRANGEBYSCORE', key('answers'), '-inf', now, 'LIMIT', 0, 16)
+  for _, command in ipairs(old) do
+    redis.call('HDEL', key('holds'), command)
+    redis.call('ZREM', key('answers'), command)
+  end
+end
+
+local function version(p)
+  return tonumber(redis.call('HGET', key('version'), p) or '0')
+end
+
+-- The undo steps of this decision's CHANGES, or nil when a promotion makes it inexact.
+local function undo_steps()
+  local steps = {}
+  for i, c in ipairs(CHANGES) do
+    if c.k == 'Promoted' then return nil end
+    local x = EXTRA[i] or {}
+    local step = {k = c.k, s = c.s, t = c.t or x.t}
+    if c.k == 'Released' then
+      step.q, step.ss = x.q, counter(c.s, 'seat_seq')
+    elseif c.k == 'Dequeued' then
+      step.r = x.r
+    end
+    steps[#steps + 1] = step
+  end
+  return steps
+end
+
+local function hold(command, fingerprint, p, expires)
+  local steps = undo_steps()
+  local rec = {
+    op = fingerprint, st = 'held', p = p, v = version(p), c = none_if_empty(CHANGES),
+    exact = steps ~= nil, u = steps and none_if_empty(steps),
+  }
+  redis.call('HSET', key('holds'), command, cjson.encode(rec))
+  redis.call('ZADD', key('hold_expiry'), int(expires), command)
+end
+
+local function undoable(p, step)
+  local s = session(step.s)
+  if step.k == 'Seated' then
+    return seat_ticket(p, step.s) == step.t and counter(step.s, 'max_queue') < step.t
+  elseif step.k == 'Queued' then
+    return wait_ticket(p, step.s) == step.t
+  elseif step.k == 'Released' then
+    return not seat_ticket(p, step.s) and not wait_ticket(p, step.s)
+      and counter(step.s, 'seat_seq') == step.ss
+  end -- Dequeued
+  return s.state == 'open' and not seat_ticket(p, step.s) and not wait_ticket(p, step.s)
+    and counter(step.s, 'max_seat') < step.t and not has_free_seat(s)
+end
+
+-- Give a session's last ticket back, so its next_ticket is what the log would rebuild.
+local function give_back(sid, ticket)
+  if counter(sid, 'next_ticket') == ticket + 1 then
+    redis.call('HSET', key('session', sid), 'next_ticket', int(ticket))
+  end
+end
+
+-- Undo a held record's decision if that is exact (see the top); true when done.
+local function undo(rec)
+  if not rec.exact or version(rec.p) ~= rec.v then return false end
+  local steps = rec.u or {}
+  for _, step in ipairs(steps) do
+    if not undoable(rec.p, step) then return false end
+  end
+  for i = #steps, 1, -1 do
+    local step = steps[i]
+    if step.k == 'Seated' then
+      drop_seat(rec.p, step.s)
+      give_back(step.s, step.t)
+    elseif step.k == 'Queued' then
+      drop_entry(rec.p, step.s)
+      give_back(step.s, step.t)
+    elseif step.k == 'Released' then
+      put_seat(rec.p, step.s, step.t, step.q)
+    else
+      put_entry(rec.p, step.s, step.t, step.r)
+    end
+  end
+  return true
+end

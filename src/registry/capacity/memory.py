@@ -1,0 +1,242 @@
+"""The capacity gate in memory: registry.domain.seating.Seating per event, plus holds.
+
+The reference adapter: the contract suite runs it beside RedisGate, and whatever it decides is
+by construction what the spec decides. Each method runs to completion without awaiting, so it is
+atomic under asyncio, as a Lua script is in Redis.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from registry.capacity import wire
+from registry.capacity.errors import CommandIdConflict, GateNotReady
+from registry.capacity.gate import (
+    DEFAULT_ANSWER_TTL_MS,
+    DEFAULT_HOLD_TTL_MS,
+    Decision,
+    RegistrationState,
+    ReleaseOutcome,
+    wall_clock_ms,
+)
+from registry.capacity.marks import Before, Marks, Step, undo, undoable
+from registry.domain.errors import EventCancelled, InvalidCommand, RegistrationClosed
+from registry.domain.seating import Change, Queued, Seating
+
+Fingerprint = tuple[str, str, str, str]
+
+
+@dataclass
+class _Hold:
+    fingerprint: Fingerprint
+    participant_id: str
+    changes: list[Change]
+    version: int
+    steps: list[Step] | None  # None: not undoable exactly
+    expires_at: int
+    kept_until: int | None = None  # set by confirm
+
+
+@dataclass
+class _Event:
+    seating: Seating
+    registration: RegistrationState
+    marks: Marks
+    epoch: int
+    dirty: bool = False
+    holds: dict[str, _Hold] = field(default_factory=dict)
+
+
+class MemoryGate:
+    """CapacityGate in one process (tests, and the reference for RedisGate)."""
+
+    def __init__(
+        self,
+        *,
+        hold_ttl_ms: int = DEFAULT_HOLD_TTL_MS,
+        answer_ttl_ms: int = DEFAULT_ANSWER_TTL_MS,
+        clock: Callable[[], int] = wall_clock_ms,
+    ) -> None:
+        self._events: dict[str, _Event] = {}
+        self._hold_ttl_ms = hold_ttl_ms
+        self._answer_ttl_ms = answer_ttl_ms
+        self._clock = clock
+
+    def forget(self, event_key: str) -> None:
+        """Lose everything held for the event, as a FLUSHALL would (for tests)."""
+        self._events.pop(event_key, None)
+
+    def _ready(self, event_key: str) -> _Event:
+        event = self._events.get(event_key)
+        if event is None or event.dirty:
+            raise GateNotReady(event_key)
+        return event
+
+    # -- decisions --------------------------------------------------------------------------
+
+    async def sign_up(
+        self,
+        event_key: str,
+        command_id: str,
+        participant_id: str,
+        session_id: str,
+        replaces: str | None = None,
+    ) -> Decision:
+        event = self._ready(event_key)
+        fingerprint = ("sign_up", participant_id, session_id, replaces or "")
+        if (held := self._replay(event_key, event, command_id, fingerprint)) is not None:
+            return held
+        seating = event.seating
+        # The 422s first, in Seating.sign_up's order, then the registration state: API.md puts
+        # unknown ids inside the body before event-cancelled and registration-closed.
+        seating.session(session_id)
+        if replaces is not None:
+            replaced = seating.sessions.get(replaces)
+            if replaced is None or participant_id not in replaced.seated:
+                raise InvalidCommand(
+                    f"participant {participant_id} holds no seat in {replaces} to replace",
+                    "replaces",
+                )
+        event_id = event_key.partition(":")[2] or event_key
+        if event.registration == "cancelled":
+            raise EventCancelled(event_id)
+        if event.registration != "open":
+            raise RegistrationClosed(event_id)
+        before = event.marks.before(seating, participant_id)
+        changes = seating.sign_up(participant_id, session_id, replaces)
+        return self._hold(event, command_id, fingerprint, participant_id, changes, before)
+
+    async def leave(
+        self, event_key: str, command_id: str, participant_id: str, session_id: str
+    ) -> Decision:
+        event = self._ready(event_key)
+        fingerprint = ("leave", participant_id, session_id, "")
+        if (held := self._replay(event_key, event, command_id, fingerprint)) is not None:
+            return held
+        before = event.marks.before(event.seating, participant_id)
+        changes = event.seating.leave(participant_id, session_id)
+        return self._hold(event, command_id, fingerprint, participant_id, changes, before)
+
+    async def leave_all(self, event_key: str, command_id: str, participant_id: str) -> Decision:
+        event = self._ready(event_key)
+        fingerprint = ("leave_all", participant_id, "", "")
+        if (held := self._replay(event_key, event, command_id, fingerprint)) is not None:
+            return held
+        before = event.marks.before(event.seating, participant_id)
+        changes = event.seating.leave_all(participant_id)
+        return self._hold(event, command_id, fingerprint, participant_id, changes, before)
+
+    def _replay(
+        self, event_key: str, event: _Event, command_id: str, fingerprint: Fingerprint
+    ) -> Decision | None:
+        hold = event.holds.get(command_id)
+        if hold is None:
+            now = self._clock()
+            for old in [c for c, h in event.holds.items() if h.kept_until and h.kept_until <= now]:
+                del event.holds[old]
+            return None
+        if hold.fingerprint != fingerprint:
+            raise CommandIdConflict(event_key, command_id)
+        return _decision(event, hold.changes, replayed=True)
+
+    def _hold(
+        self,
+        event: _Event,
+        command_id: str,
+        fingerprint: Fingerprint,
+        participant_id: str,
+        changes: list[Change],
+        before: Before,
+    ) -> Decision:
+        event.marks.track(changes)
+        event.holds[command_id] = _Hold(
+            fingerprint=fingerprint,
+            participant_id=participant_id,
+            changes=list(changes),
+            version=event.marks.version.get(participant_id, 0),
+            steps=event.marks.steps(changes, before),
+            expires_at=self._clock() + self._hold_ttl_ms,
+        )
+        return _decision(event, changes)
+
+    # -- holds ------------------------------------------------------------------------------
+
+    async def confirm(self, event_key: str, command_id: str) -> bool:
+        event = self._events.get(event_key)
+        hold = event.holds.get(command_id) if event else None
+        if hold is None or hold.kept_until is not None:
+            return False
+        hold.kept_until = self._clock() + self._answer_ttl_ms
+        hold.steps = None
+        return True
+
+    async def release(self, event_key: str, command_id: str) -> ReleaseOutcome:
+        event = self._events.get(event_key)
+        hold = event.holds.get(command_id) if event else None
+        if event is None or hold is None:
+            return "unknown"
+        if hold.kept_until is not None:
+            return "confirmed"
+        del event.holds[command_id]
+        if event.dirty:
+            return "dirty"
+        p, steps, marks = hold.participant_id, hold.steps, event.marks
+        if (
+            steps is not None
+            and marks.version.get(p, 0) == hold.version
+            and all(undoable(event.seating, marks, p, step) for step in steps)
+        ):
+            undo(event.seating, marks, p, steps)
+            return "undone"
+        event.dirty = True
+        return "dirty"
+
+    async def expired_holds(self, event_key: str, now_ms: int) -> list[str]:
+        event = self._events.get(event_key)
+        if event is None:
+            return []
+        expired = [
+            (h.expires_at, c)
+            for c, h in event.holds.items()
+            if h.kept_until is None and h.expires_at <= now_ms
+        ]
+        return [c for _, c in sorted(expired)]
+
+    # -- state ------------------------------------------------------------------------------
+
+    async def load(
+        self, event_key: str, seating: Seating, registration: RegistrationState, epoch: int = 0
+    ) -> None:
+        for session in seating.sessions.values():
+            wire.to_wire(session)  # refuses what RedisGate cannot hold (times without offsets)
+        mine = copy.deepcopy(seating)
+        self._events[event_key] = _Event(mine, registration, Marks.of(mine), epoch)
+
+    async def set_registration(self, event_key: str, state: RegistrationState) -> None:
+        self._ready(event_key).registration = state
+
+    async def is_ready(self, event_key: str) -> bool:
+        event = self._events.get(event_key)
+        return event is not None and not event.dirty
+
+    async def waitlist_position(
+        self, event_key: str, session_id: str, participant_id: str
+    ) -> int | None:
+        session = self._ready(event_key).seating.sessions.get(session_id)
+        if session is None or participant_id not in session.waiting:
+            return None
+        return session.waitlist_position(participant_id)
+
+    async def seating(self, event_key: str) -> Seating:
+        return copy.deepcopy(self._ready(event_key).seating)
+
+
+def _decision(event: _Event, changes: list[Change], *, replayed: bool = False) -> Decision:
+    position = None
+    if changes and isinstance(first := changes[0], Queued):
+        session = event.seating.sessions[first.session_id]
+        if first.participant_id in session.waiting:
+            position = session.waitlist_position(first.participant_id)
+    return Decision(changes, epoch=event.epoch, waitlist_position=position, replayed=replayed)

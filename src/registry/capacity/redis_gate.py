@@ -1,0 +1,249 @@
+"""The capacity gate in Redis: one Lua script per decision, one round trip (EVALSHA).
+
+Scripts live beside this module (*.lua, read with importlib.resources when a gate is made, never
+at import). EVAL scripts cannot load one another, so each entry script is sent with the shared
+files before it (state.lua, seating.lua, holds.lua). redis-py's Script objects (from
+`register_script`) call EVALSHA and, on NOSCRIPT (SCRIPT FLUSH, a restart, a failover), load the
+script and call again; https://redis.io/docs/latest/develop/reference/errors/common/noscript/.
+
+Keys: `<prefix>:{<org>:<event>}:<suffix>` (layout in state.lua). The hash tag is the event, so one
+script can touch every session and agenda of the event atomically and the same code runs on
+Redis Cluster (DESIGN.md section 2, "Capacity gate"). The prefix must not contain braces, or its
+own would be the hash tag.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Callable, Sequence
+from importlib import resources
+
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
+from redis.commands.core import AsyncScript
+from redis.exceptions import ResponseError
+
+from registry.capacity import wire
+from registry.capacity.errors import GateNotReady
+from registry.capacity.gate import (
+    DEFAULT_ANSWER_TTL_MS,
+    DEFAULT_HOLD_TTL_MS,
+    Decision,
+    RegistrationState,
+    ReleaseOutcome,
+    wall_clock_ms,
+)
+from registry.domain.seating import Seating
+
+Client = aioredis.Redis | RedisCluster
+
+#: The event's own keys, in the order every script receives them as KEYS[1..8].
+_EVENT_KEYS = (
+    "sentinel",
+    "dirty",
+    "registration",
+    "sessions",
+    "holds",
+    "hold_expiry",
+    "answers",
+    "version",
+)
+_SESSION_KEYS = ("session", "seated", "seat_order", "wait", "replaces")
+
+#: Each entry script and the shared files it runs after.
+_SCRIPTS = {
+    "decide": ("state", "seating", "holds", "decide"),
+    "settle": ("state", "seating", "holds", "settle"),
+    "registration": ("state", "seating", "holds", "registration"),
+    "load": ("state", "load"),
+    "snapshot": ("state", "snapshot"),
+}
+
+
+_RELEASE_OUTCOMES: dict[str, ReleaseOutcome] = {
+    "undone": "undone",
+    "dirty": "dirty",
+    "confirmed": "confirmed",
+    "unknown": "unknown",
+}
+
+
+@functools.cache
+def script_source(name: str) -> str:
+    """The full text of one entry script, shared files first."""
+    package = resources.files("registry.capacity")
+    return "\n".join(package.joinpath(f"{part}.lua").read_text("utf-8") for part in _SCRIPTS[name])
+
+
+class RedisGate:
+    """CapacityGate on Redis or Redis Cluster (redis.asyncio)."""
+
+    def __init__(
+        self,
+        client: Client,
+        prefix: str,
+        *,
+        hold_ttl_ms: int = DEFAULT_HOLD_TTL_MS,
+        answer_ttl_ms: int = DEFAULT_ANSWER_TTL_MS,
+        clock: Callable[[], int] = wall_clock_ms,
+    ) -> None:
+        if not prefix or "{" in prefix or "}" in prefix:
+            raise ValueError(f"a key prefix must be non-empty and without braces: {prefix!r}")
+        self._client = client
+        self._prefix = prefix
+        self._hold_ttl_ms = hold_ttl_ms
+        self._answer_ttl_ms = answer_ttl_ms
+        self._clock = clock
+        # register_script only hashes the text; the server learns it on first use.
+        self._scripts: dict[str, AsyncScript] = {
+            name: client.register_script(script_source(name)) for name in _SCRIPTS
+        }
+
+    # -- keys -------------------------------------------------------------------------------
+
+    def base(self, event_key: str) -> str:
+        """Every key of the event starts with this; its `{...}` is the hash tag."""
+        if ":" not in event_key or "{" in event_key or "}" in event_key:
+            raise ValueError(f"an event key is '<org>:<event>' without braces: {event_key!r}")
+        return f"{self._prefix}:{{{event_key}}}:"
+
+    def _keys(
+        self, event_key: str, sessions: Sequence[str] = (), participant: str | None = None
+    ) -> list[str]:
+        base = self.base(event_key)
+        keys = [base + suffix for suffix in _EVENT_KEYS]
+        keys += [f"{base}{kind}:{sid}" for sid in sessions for kind in _SESSION_KEYS]
+        if participant is not None:
+            keys.append(f"{base}agenda:{participant}")
+        return keys
+
+    async def _run(self, name: str, event_key: str, keys: list[str], args: list[str]) -> str:
+        try:
+            raw = await self._scripts[name](keys=keys, args=args)
+        except ResponseError:
+            # A script that failed half-way keeps the writes it made (Redis does not roll a
+            # script back: https://dev.to/scalegrid/redis-transactions-long-running-lua-scripts-5a6e),
+            # so the event's state is unknown: never guess, rebuild.
+            if name in ("decide", "settle"):
+                with contextlib.suppress(Exception):
+                    await self._client.set(self.base(event_key) + "dirty", f"script error: {name}")
+            raise
+        return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+    # -- decisions --------------------------------------------------------------------------
+
+    async def _decide(
+        self,
+        event_key: str,
+        op: str,
+        command_id: str,
+        participant_id: str,
+        session_id: str = "",
+        replaces: str | None = None,
+    ) -> Decision:
+        named = [sid for sid in (session_id, replaces) if sid]
+        args = [
+            op,
+            command_id,
+            str(self._clock()),
+            str(self._hold_ttl_ms),
+            participant_id,
+            session_id,
+            replaces or "",
+        ]
+        keys = self._keys(event_key, named, participant_id)
+        reply = wire.decode_reply(await self._run("decide", event_key, keys, args))
+        if reply.err is not None:
+            raise wire.to_exception(reply.err, event_key)
+        return Decision(
+            (wire.to_change(fact) for fact in reply.c),
+            epoch=reply.e,
+            waitlist_position=reply.w,
+            replayed=reply.replayed,
+        )
+
+    async def sign_up(
+        self,
+        event_key: str,
+        command_id: str,
+        participant_id: str,
+        session_id: str,
+        replaces: str | None = None,
+    ) -> Decision:
+        return await self._decide(
+            event_key, "sign_up", command_id, participant_id, session_id, replaces
+        )
+
+    async def leave(
+        self, event_key: str, command_id: str, participant_id: str, session_id: str
+    ) -> Decision:
+        return await self._decide(event_key, "leave", command_id, participant_id, session_id)
+
+    async def leave_all(self, event_key: str, command_id: str, participant_id: str) -> Decision:
+        return await self._decide(event_key, "leave_all", command_id, participant_id)
+
+    # -- holds ------------------------------------------------------------------------------
+
+    async def _settle(self, event_key: str, op: str, command_id: str) -> str:
+        args = [op, command_id, str(self._clock()), str(self._answer_ttl_ms)]
+        return await self._run("settle", event_key, self._keys(event_key), args)
+
+    async def confirm(self, event_key: str, command_id: str) -> bool:
+        return await self._settle(event_key, "confirm", command_id) == "confirmed"
+
+    async def release(self, event_key: str, command_id: str) -> ReleaseOutcome:
+        outcome = await self._settle(event_key, "release", command_id)
+        if outcome not in _RELEASE_OUTCOMES:
+            raise ValueError(f"the gate answered an unknown release outcome: {outcome}")
+        return _RELEASE_OUTCOMES[outcome]
+
+    async def expired_holds(self, event_key: str, now_ms: int) -> list[str]:
+        key = self.base(event_key) + "hold_expiry"
+        found = await self._client.zrangebyscore(key, "-inf", now_ms)
+        return [c.decode() if isinstance(c, bytes) else str(c) for c in found]
+
+    # -- state ------------------------------------------------------------------------------
+
+    async def load(
+        self, event_key: str, seating: Seating, registration: RegistrationState, epoch: int = 0
+    ) -> None:
+        payload = wire.WireLoad(
+            registration=registration,
+            epoch=epoch,
+            sessions=[wire.to_wire(s) for s in seating.sessions.values()],
+        )
+        await self._run("load", event_key, self._keys(event_key), [wire.encode(payload).decode()])
+
+    async def set_registration(self, event_key: str, state: RegistrationState) -> None:
+        if await self._run("registration", event_key, self._keys(event_key), [state]) != "OK":
+            raise GateNotReady(event_key)
+
+    async def is_ready(self, event_key: str) -> bool:
+        base = self.base(event_key)
+        async with self._client.pipeline(transaction=False) as pipe:
+            pipe.exists(base + "sentinel")
+            pipe.exists(base + "dirty")
+            sentinel, dirty = await pipe.execute()
+        return bool(sentinel) and not dirty
+
+    async def waitlist_position(
+        self, event_key: str, session_id: str, participant_id: str
+    ) -> int | None:
+        base = self.base(event_key)
+        async with self._client.pipeline(transaction=False) as pipe:
+            pipe.exists(base + "sentinel")
+            pipe.exists(base + "dirty")
+            pipe.zrank(f"{base}wait:{session_id}", participant_id)
+            sentinel, dirty, rank = await pipe.execute()
+        if not sentinel or dirty:
+            raise GateNotReady(event_key)
+        return None if rank is None else int(rank) + 1
+
+    async def seating(self, event_key: str) -> Seating:
+        snapshot = wire.decode_snapshot(
+            await self._run("snapshot", event_key, self._keys(event_key), [])
+        )
+        if not snapshot.sentinel or snapshot.dirty:
+            raise GateNotReady(event_key)
+        return wire.to_seating(snapshot.sessions)

@@ -1,0 +1,29 @@
+-- settle.lua: confirm or release a hold (holds.lua). Runs after state.lua, seating.lua and
+-- holds.lua. KEYS as decide.lua (the first eight). ARGV: 'confirm' | 'release', command id,
+-- now (ms), how long a confirmed answer is kept (ms).
+-- Returns confirm: 'confirmed' | 'settled' (already confirmed) | 'unknown';
+--         release: 'undone' | 'dirty' | 'confirmed' (already; nothing undone) | 'unknown'.
+
+local op, command, now, keep = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local raw = redis.call('HGET', key('holds'), command)
+if not raw then return 'unknown' end
+local rec = cjson.decode(raw)
+
+if op == 'confirm' then
+  if rec.st == 'done' then return 'settled' end
+  rec.st, rec.u = 'done', nil
+  redis.call('HSET', key('holds'), command, cjson.encode(rec))
+  redis.call('ZREM', key('hold_expiry'), command)
+  redis.call('ZADD', key('answers'), int(now + keep), command)
+  return 'confirmed'
+end
+
+if op ~= 'release' then return redis.error_reply('unknown operation ' .. op) end
+-- The append committed: the decision stands, whatever the caller believes.
+if rec.st == 'done' then return 'confirmed' end
+redis.call('HDEL', key('holds'), command)
+redis.call('ZREM', key('hold_expiry'), command)
+if not ready() then return 'dirty' end -- a rebuild is due anyway
+if undo(rec) then return 'undone' end
+redis.call('SET', key('dirty'), command)
+return 'dirty'

@@ -1,0 +1,232 @@
+"""Form backends' commands: participants, sign-ups, cancellations, whole forms.
+
+The hot path (sign-up): read the participant's stream (404 if unknown), one gate decision (one
+Redis round trip), one append of the decision's facts to every participant stream it touches,
+fenced on the gate's epoch, then the hold is confirmed. A failed append releases the hold.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+import asyncpg
+
+from registry.capacity.gate import Decision
+from registry.domain import commands as cmd
+from registry.domain.errors import AlreadyExists, EventCancelled, RegistrationClosed
+from registry.domain.event import Event
+from registry.domain.events import (
+    EmailClaimed,
+    ParticipantRegistered,
+    RegistrationCancelled,
+    seat_event,
+)
+from registry.domain.seating import Change, Promoted, Queued
+from registry.domain.streams import email_stream, event_key, participant_stream
+from registry.eventstore import (
+    ANY,
+    NO_STREAM,
+    AppendResult,
+    EventStoreError,
+    GateFence,
+    StaleGateDecision,
+    StreamAppend,
+    WrongExpectedVersion,
+)
+from registry.handlers.answers import encode_answer
+from registry.handlers.context import Answer, CommandContext
+from registry.handlers.gate_sync import GateKeeper
+from registry.handlers.loading import load_participant, load_programme
+
+#: Decisions made by a gate that was rebuilt before their append are decided again, this often.
+STALE_RETRIES = 2
+
+
+async def register_participant(
+    keeper: GateKeeper, ctx: CommandContext, event_id: str, command: cmd.RegisterParticipant
+) -> tuple[Answer, AppendResult]:
+    programme, _ = await load_programme(keeper.store, ctx.organisation, event_id)
+    if programme.state == "cancelled":
+        raise EventCancelled(event_id)
+    if programme.registration != "open":
+        raise RegistrationClosed(event_id)
+    participant_id = command.id or str(uuid.uuid4())
+    answer = Answer(201, {"participant_id": participant_id})
+    claim = email_stream(ctx.organisation, event_id, command.email)
+    try:
+        result = await keeper.store.append(
+            [
+                StreamAppend(
+                    participant_stream(ctx.organisation, event_id, participant_id),
+                    NO_STREAM,
+                    [_registered(participant_id, command)],
+                ),
+                StreamAppend(claim, NO_STREAM, [EmailClaimed(participant_id=participant_id)]),
+            ],
+            metadata=ctx.metadata(),
+            command_id=ctx.command_id,
+            fingerprint=ctx.fingerprint,
+            answer=encode_answer(answer.status, answer.body),
+        )
+    except WrongExpectedVersion as conflict:
+        if conflict.stream_id != claim:
+            raise AlreadyExists("participant", participant_id, participant_id) from None
+        [first] = await keeper.store.read_stream(claim, limit=1)
+        assert isinstance(first.event, EmailClaimed)
+        owner = first.event.participant_id
+        raise AlreadyExists(
+            "participant", owner, owner, "a participant with this e-mail is already registered"
+        ) from None
+    return answer, result
+
+
+async def sign_up(
+    keeper: GateKeeper,
+    ctx: CommandContext,
+    event_id: str,
+    participant_id: str,
+    command: cmd.SignUp,
+) -> tuple[Answer, AppendResult]:
+    await load_participant(keeper.store, ctx.organisation, event_id, participant_id)
+    key = event_key(ctx.organisation, event_id)
+    for attempt in range(STALE_RETRIES + 1):
+        decision = await keeper.decide(
+            ctx.organisation,
+            event_id,
+            lambda: keeper.gate.sign_up(
+                key, ctx.command_id, participant_id, command.session_id, command.replaces
+            ),
+        )
+        answer = Answer(201, _signup_body(decision, command.session_id))
+        try:
+            return answer, await _append_decision(keeper, ctx, key, decision, answer)
+        except StaleGateDecision:
+            if attempt == STALE_RETRIES:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def cancel_sign_up(
+    keeper: GateKeeper, ctx: CommandContext, event_id: str, participant_id: str, session_id: str
+) -> tuple[Answer, AppendResult]:
+    await load_participant(keeper.store, ctx.organisation, event_id, participant_id)
+    key = event_key(ctx.organisation, event_id)
+    for attempt in range(STALE_RETRIES + 1):
+        decision = await keeper.decide(
+            ctx.organisation,
+            event_id,
+            lambda: keeper.gate.leave(key, ctx.command_id, participant_id, session_id),
+        )
+        answer = Answer(200, {"promoted": _promoted(decision.changes)})
+        try:
+            return answer, await _append_decision(keeper, ctx, key, decision, answer)
+        except StaleGateDecision:
+            if attempt == STALE_RETRIES:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def cancel_registration(
+    keeper: GateKeeper, ctx: CommandContext, event_id: str, participant_id: str
+) -> tuple[Answer, AppendResult]:
+    await load_participant(keeper.store, ctx.organisation, event_id, participant_id)
+    key = event_key(ctx.organisation, event_id)
+    cancelled = RegistrationCancelled(participant_id=participant_id)
+    for attempt in range(STALE_RETRIES + 1):
+        decision = await keeper.decide(
+            ctx.organisation,
+            event_id,
+            lambda: keeper.gate.leave_all(key, ctx.command_id, participant_id),
+        )
+        answer = Answer(200, {"promoted": _promoted(decision.changes)})
+        try:
+            result = await _append_decision(
+                keeper, ctx, key, decision, answer, extra={participant_id: [cancelled]}
+            )
+            return answer, result
+        except StaleGateDecision:
+            if attempt == STALE_RETRIES:
+                raise
+    raise AssertionError("unreachable")
+
+
+# -- steps ---------------------------------------------------------------------------------------
+
+
+async def _append_decision(
+    keeper: GateKeeper,
+    ctx: CommandContext,
+    key: str,
+    decision: Decision,
+    answer: Answer,
+    extra: dict[str, list[Event]] | None = None,
+) -> AppendResult:
+    """Append the facts of one gate decision, fenced on its epoch; confirm or release the hold."""
+    organisation, event_id = key.split(":", 1)
+    by_participant: dict[str, list[Event]] = {}
+    for change in decision.changes:
+        by_participant.setdefault(change.participant_id, []).append(seat_event(change))
+    for participant_id, events in (extra or {}).items():
+        by_participant.setdefault(participant_id, []).extend(events)
+    appends = [
+        StreamAppend(participant_stream(organisation, event_id, pid), ANY, events)
+        for pid, events in by_participant.items()
+    ]
+    try:
+        result = await keeper.store.append(
+            appends,
+            metadata=ctx.metadata(),
+            command_id=ctx.command_id,
+            fingerprint=ctx.fingerprint,
+            answer=encode_answer(answer.status, answer.body),
+            fence=GateFence(key, decision.epoch),
+        )
+    except StaleGateDecision:
+        raise  # the rebuild already dropped this decision's hold
+    except (EventStoreError, asyncpg.PostgresError):
+        # The database refused the append: nothing was written, so the hold can be undone
+        # exactly (or, where it cannot, the gate marks itself dirty).
+        await keeper.gate.release(key, ctx.command_id)
+        raise
+    except BaseException:
+        # Did it commit? A dropped connection cannot say. Undoing the hold could free a seat the
+        # log holds, so rebuild instead: the fence waits for an append still in flight.
+        await keeper.rebuild_quietly(organisation, event_id)
+        raise
+    await keeper.gate.confirm(key, ctx.command_id)
+    return result
+
+
+def _signup_body(decision: Decision, session_id: str) -> dict[str, object]:
+    first = decision.changes[0]
+    if isinstance(first, Queued):
+        fallbacks: Sequence[str] = first.fallback_session_ids
+        return {
+            "session_id": session_id,
+            "status": "waitlisted",
+            "waitlist_position": decision.waitlist_position,
+            "fallback_session_id": fallbacks[0] if fallbacks else None,
+            "fallback_session_ids": list(fallbacks),
+        }
+    return {
+        "session_id": session_id,
+        "status": "seated",
+        "waitlist_position": None,
+        "fallback_session_id": None,
+        "fallback_session_ids": [],
+    }
+
+
+def _promoted(changes: Sequence[Change]) -> list[str]:
+    return [c.participant_id for c in changes if isinstance(c, Promoted)]
+
+
+def _registered(participant_id: str, command: cmd.RegisterParticipant) -> ParticipantRegistered:
+    return ParticipantRegistered(
+        participant_id=participant_id,
+        name=command.name,
+        email=command.email,
+        organisation=command.organisation,
+        role=command.role,
+    )

@@ -1,0 +1,92 @@
+"""Keeping every event's gate trustworthy while the service runs.
+
+- At start, every event whose gate is not ready (Redis restarted empty, flushed, or dirty) is
+  rebuilt from the log before `/ready` says yes.
+- The reconciler settles holds that outlived their expiry (a process died between the gate's
+  decision and the append): a command found in the log is confirmed; one that is not is never
+  undone in place (its append might still land), the event's gate is rebuilt instead, inside the
+  store's fence, so that the late append either is read by the rebuild or refused as stale.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+
+import structlog
+
+from registry.capacity.gate import wall_clock_ms
+from registry.handlers.gate_sync import GateKeeper
+
+log = structlog.get_logger(__name__)
+EVENT_STREAMS = "event-"
+
+
+@dataclass
+class Upkeep:
+    """What /ready asks: have the gates been built since this process started?"""
+
+    gates_built: bool = False
+
+
+async def events(keeper: GateKeeper) -> list[tuple[str, str]]:
+    """(organisation, event id) of every event in the log."""
+    found = []
+    for stream_id in await keeper.store.stream_ids(EVENT_STREAMS):
+        organisation, _, event_id = stream_id.removeprefix(EVENT_STREAMS).partition(":")
+        found.append((organisation, event_id))
+    return found
+
+
+async def rebuild_unready(keeper: GateKeeper) -> int:
+    rebuilt = 0
+    for organisation, event_id in await events(keeper):
+        if not await keeper.gate.is_ready(f"{organisation}:{event_id}"):
+            await keeper.rebuild(organisation, event_id)
+            rebuilt += 1
+    return rebuilt
+
+
+async def reconcile(keeper: GateKeeper, now_ms: int | None = None) -> int:
+    """Settle every expired hold; returns how many were settled."""
+    settled = 0
+    now_ms = wall_clock_ms() if now_ms is None else now_ms
+    for organisation, event_id in await events(keeper):
+        key = f"{organisation}:{event_id}"
+        if not await keeper.gate.is_ready(key):
+            await keeper.rebuild(organisation, event_id)
+            continue
+        lost = False
+        for command_id in await keeper.gate.expired_holds(key, now_ms):
+            settled += 1
+            if await keeper.store.command_result(command_id) is not None:
+                await keeper.gate.confirm(key, command_id)
+            else:
+                lost = True
+        if lost:
+            log.info("rebuilding a gate with holds not in the log", event=key)
+            await keeper.rebuild(organisation, event_id)
+    return settled
+
+
+async def build(keeper: GateKeeper, upkeep: Upkeep) -> None:
+    """One attempt to build every gate that is not ready."""
+    rebuilt = await rebuild_unready(keeper)
+    upkeep.gates_built = True
+    log.info("capacity gates ready", rebuilt=rebuilt)
+
+
+async def run(keeper: GateKeeper, upkeep: Upkeep, interval_s: float = 5.0) -> None:
+    """The background task: build the gates (until it works), then reconcile every
+    `interval_s`."""
+    while not upkeep.gates_built:
+        try:
+            await build(keeper, upkeep)
+        except Exception:
+            log.warning("building the capacity gates failed; retrying", exc_info=True)
+            await asyncio.sleep(1.0)
+    while True:
+        await asyncio.sleep(interval_s)
+        with contextlib.suppress(Exception):
+            await reconcile(keeper)

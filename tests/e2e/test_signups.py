@@ -1,0 +1,143 @@
+"""Sign-ups end to end: HTTP -> gate (Redis) -> log (PostgreSQL) -> answer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import pytest
+
+from tests.support.api import Api
+
+SEATS_FOR = "SELECT count(*) FROM events WHERE type = $1 AND data->>'session_id' = $2"
+
+
+@pytest.mark.slow
+async def test_a_flash_crowd_gets_exactly_the_seats_and_an_ordered_waitlist(api: Api) -> None:
+    await api.create_event()
+    await api.room("raadzaal", 100)
+    assert (await api.session("plenary", "raadzaal")).status_code == 201
+    gate = asyncio.Semaphore(64)  # requests in flight
+
+    async def one(i: int) -> dict[str, object]:
+        async with gate:
+            participant = await api.participant(f"p{i}")
+            answer = await api.sign_up(participant, "plenary")
+            assert answer.status_code == 201, answer.text
+            return dict(answer.json())
+
+    answers = await asyncio.gather(*(one(i) for i in range(2000)))
+    statuses = Counter(a["status"] for a in answers)
+    assert statuses == {"seated": 100, "waitlisted": 1900}
+    positions = sorted(a["waitlist_position"] for a in answers if a["status"] == "waitlisted")
+    assert positions == list(range(1, 1901))
+    # The log agrees: 100 seats, 1,900 waitlist entries, and no ticket given twice.
+    assert await api.log(SEATS_FOR, "SeatAssigned", "plenary") == 100
+    assert await api.log(SEATS_FOR, "Waitlisted", "plenary") == 1900
+    tickets = await api.log(
+        "SELECT count(DISTINCT data->>'ticket') FROM events"
+        " WHERE type IN ('SeatAssigned', 'Waitlisted')"
+    )
+    assert tickets == 2000
+
+
+async def test_the_fallback_cascade_happens_in_one_step(api: Api) -> None:
+    await api.create_event()
+    await api.room("r1", 1)
+    await api.room("r2", 1)
+    await api.session("a", "r1")
+    await api.session("b", "r2")  # same time as a
+    ann, bob, cy = [await api.participant(n) for n in ("ann", "bob", "cy")]
+    assert (await api.sign_up(ann, "a")).json()["status"] == "seated"
+    assert (await api.sign_up(bob, "b")).json()["status"] == "seated"
+    waiting = (await api.sign_up(bob, "a")).json()  # a is full: bob waits, keeping b
+    assert waiting["status"] == "waitlisted"
+    assert waiting["waitlist_position"] == 1
+    assert waiting["fallback_session_id"] == "b"
+    assert (await api.sign_up(cy, "b")).json()["status"] == "waitlisted"
+
+    cancelled = await api.client.delete(
+        f"/v1/events/almelo/participants/{ann}/signups/a", headers=api.as_("form")
+    )
+    assert cancelled.status_code == 200
+    assert cancelled.json()["promoted"] == [bob, cy]  # bob into a, then cy into bob's b
+    bob_agenda = (
+        await api.client.get(f"/v1/events/almelo/participants/{bob}", headers=api.as_("form"))
+    ).json()
+    assert [s["session_id"] for s in bob_agenda["seats"]] == ["a"]
+    assert bob_agenda["waitlist"] == []
+    cy_agenda = (
+        await api.client.get(f"/v1/events/almelo/participants/{cy}", headers=api.as_("auditor"))
+    ).json()
+    assert [s["session_id"] for s in cy_agenda["seats"]] == ["b"]
+    # The cascade is one append: all its facts share one transaction.
+    assert (
+        await api.log(
+            "SELECT count(DISTINCT transaction_id) FROM events WHERE position > $1",
+            cancelled.json()["position"] - 4,
+        )
+        == 1
+    )
+
+
+async def test_cancelling_a_seat_promotes_the_head_of_the_queue(api: Api) -> None:
+    await api.create_event()
+    await api.room("r1", 1)
+    await api.session("a", "r1")
+    first, second, third = [await api.participant(n) for n in ("first", "second", "third")]
+    for p in (first, second, third):
+        await api.sign_up(p, "a")
+    left = await api.client.delete(
+        f"/v1/events/almelo/participants/{first}/signups/a", headers=api.as_("form")
+    )
+    assert left.json()["promoted"] == [second]
+    third_agenda = (
+        await api.client.get(f"/v1/events/almelo/participants/{third}", headers=api.as_("form"))
+    ).json()
+    assert third_agenda["waitlist"][0]["waitlist_position"] == 1
+
+
+async def test_fifty_concurrent_repeats_of_one_command_have_one_effect(api: Api) -> None:
+    await api.create_event()
+    await api.room("r1", 5)
+    await api.session("a", "r1")
+    ann = await api.participant("ann")
+    headers = {"Idempotency-Key": "signup-ann-a"}
+    answers = await asyncio.gather(
+        *(
+            api.post(
+                f"/v1/events/almelo/participants/{ann}/signups",
+                {"session_id": "a"},
+                headers=headers,
+            )
+            for _ in range(50)
+        )
+    )
+    assert {a.status_code for a in answers} == {201}
+    assert len({a.text.replace(" ", "") for a in answers}) <= 2  # the first, and its replays
+    bodies = [a.json() for a in answers]
+    assert all(b == bodies[0] for b in bodies)
+    assert sum(a.headers.get("idempotent-replayed") == "true" for a in answers) >= 49
+    assert await api.log(SEATS_FOR, "SeatAssigned", "a") == 1
+
+
+async def test_a_refused_answer_is_kept_and_replayed_too(api: Api) -> None:
+    await api.create_event()
+    await api.room("r1", 1)
+    await api.session("a", "r1", waitlist=False)
+    ann, bob = await api.participant("ann"), await api.participant("bob")
+    await api.sign_up(ann, "a")
+    path = f"/v1/events/almelo/participants/{bob}/signups"
+    first = await api.post(path, {"session_id": "a"}, headers={"Idempotency-Key": "k1"})
+    assert first.status_code == 409
+    assert first.json()["type"] == "/problems/session-full"
+    await api.client.delete(
+        f"/v1/events/almelo/participants/{ann}/signups/a", headers=api.as_("form")
+    )
+    again = await api.post(path, {"session_id": "a"}, headers={"Idempotency-Key": "k1"})
+    assert again.status_code == 409  # the first answer, although a seat is free now
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.headers["content-type"].startswith("application/problem+json")
+    reused = await api.post(path, {"session_id": "b"}, headers={"Idempotency-Key": "k1"})
+    assert reused.status_code == 422
+    assert reused.json()["type"] == "/problems/idempotency-key-reused"

@@ -1,0 +1,161 @@
+"""The write path with fakes (cosmicpython's service-layer tests): the in-memory store and gate,
+no servers. Failures between the gate's decision and the append must leak no seat."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from registry.capacity.memory import MemoryGate
+from registry.domain import commands as cmd
+from registry.domain import programme as rules
+from registry.domain.events import ALL_EVENTS
+from registry.domain.streams import event_key
+from registry.eventstore import (
+    AppendResult,
+    EventCodec,
+    GateFence,
+    InvalidAppend,
+    StaleGateDecision,
+    StreamAppend,
+)
+from registry.eventstore.memory import MemoryEventStore
+from registry.handlers import programme, registration
+from registry.handlers.context import CommandContext
+from registry.handlers.gate_sync import GateKeeper
+
+AMS = dt.timezone(dt.timedelta(hours=1))
+
+
+class FlakyStore(MemoryEventStore):
+    """Fails the next `fail` fenced appends with `error`: by default a lost connection after the
+    gate decided (did it commit? nobody knows), or a refusal the database is sure of."""
+
+    fail = 0
+    error: Exception = ConnectionError("the database went away")
+
+    async def append(self, appends: Sequence[StreamAppend], **kw: Any) -> AppendResult:
+        if kw.get("fence") is not None and self.fail:
+            self.fail -= 1
+            raise self.error
+        return await super().append(appends, **kw)
+
+
+def ctx(n: str) -> CommandContext:
+    return CommandContext(organisation="acme", actor="test", command_id=f"cmd-{n}")
+
+
+@pytest.fixture
+async def keeper() -> GateKeeper:
+    keeper = GateKeeper(FlakyStore(EventCodec(ALL_EVENTS)), MemoryGate())
+    await programme.create_event(
+        keeper,
+        ctx("e"),
+        cmd.CreateEvent(id="e", title="E", timezone="UTC", date=dt.date(2024, 1, 11)),
+    )
+    session = cmd.ScheduleSession(
+        id="a",
+        title="A",
+        capacity=1,
+        starts_at=dt.datetime(2024, 1, 11, 14, tzinfo=AMS),
+        ends_at=dt.datetime(2024, 1, 11, 15, tzinfo=AMS),
+    )
+    await programme.change_programme(
+        keeper, ctx("s"), "e", lambda p: rules.decide_schedule(p, session), 201
+    )
+    await programme.change_programme(
+        keeper, ctx("o"), "e", lambda p: rules.decide_registration(p, True), 200
+    )
+    return keeper
+
+
+async def participant(keeper: GateKeeper, name: str) -> str:
+    answer, _ = await registration.register_participant(
+        keeper,
+        ctx(f"p-{name}"),
+        "e",
+        cmd.RegisterParticipant(id=name, name=name, email=f"{name}@x.nl"),
+    )
+    return str(answer.body["participant_id"])
+
+
+async def test_a_failed_append_releases_the_hold_and_leaks_no_seat(keeper: GateKeeper) -> None:
+    ann, bob = await participant(keeper, "ann"), await participant(keeper, "bob")
+    assert isinstance(keeper.store, FlakyStore)
+    keeper.store.fail = 1
+    with pytest.raises(ConnectionError):
+        await registration.sign_up(keeper, ctx("1"), "e", ann, cmd.SignUp(session_id="a"))
+    seating = await keeper.gate.seating(event_key("acme", "e"))
+    assert seating.sessions["a"].seated == {}, "the seat of a failed append leaked"
+    answer, _ = await registration.sign_up(keeper, ctx("2"), "e", bob, cmd.SignUp(session_id="a"))
+    assert answer.body["status"] == "seated"
+
+
+async def test_a_refused_cascade_marks_the_gate_dirty_and_the_next_decision_rebuilds_it(
+    keeper: GateKeeper,
+) -> None:
+    ann, bob = await participant(keeper, "ann"), await participant(keeper, "bob")
+    await registration.sign_up(keeper, ctx("1"), "e", ann, cmd.SignUp(session_id="a"))
+    await registration.sign_up(keeper, ctx("2"), "e", bob, cmd.SignUp(session_id="a"))  # waits
+    assert isinstance(keeper.store, FlakyStore)
+    keeper.store.fail, keeper.store.error = 1, InvalidAppend("refused by the database")
+    with pytest.raises(InvalidAppend):  # ann leaves: bob's promotion cannot be undone exactly
+        await registration.cancel_sign_up(keeper, ctx("3"), "e", ann, "a")
+    key = event_key("acme", "e")
+    assert not await keeper.gate.is_ready(key)
+    # The next decision rebuilds the gate from the log first: ann still holds her seat there.
+    answer, _ = await registration.cancel_sign_up(keeper, ctx("4"), "e", ann, "a")
+    assert answer.body["promoted"] == [bob]
+    seating = await keeper.gate.seating(key)
+    assert list(seating.sessions["a"].seated) == [bob]
+
+
+async def test_an_append_that_may_have_committed_rebuilds_the_gate_from_the_log(
+    keeper: GateKeeper,
+) -> None:
+    ann, bob = await participant(keeper, "ann"), await participant(keeper, "bob")
+    await registration.sign_up(keeper, ctx("1"), "e", ann, cmd.SignUp(session_id="a"))
+    await registration.sign_up(keeper, ctx("2"), "e", bob, cmd.SignUp(session_id="a"))  # waits
+    assert isinstance(keeper.store, FlakyStore)
+    keeper.store.fail = 1
+    with pytest.raises(ConnectionError):
+        await registration.cancel_sign_up(keeper, ctx("3"), "e", ann, "a")
+    key = event_key("acme", "e")
+    assert await keeper.gate.is_ready(key)  # rebuilt at once, from what the log holds
+    seating = await keeper.gate.seating(key)
+    assert list(seating.sessions["a"].seated) == [ann]
+    assert seating.sessions["a"].queue() == [bob]
+
+
+async def test_a_decision_of_a_gate_rebuilt_meanwhile_is_decided_again(keeper: GateKeeper) -> None:
+    ann = await participant(keeper, "ann")
+    key = event_key("acme", "e")
+    gate = keeper.gate
+    real_sign_up = gate.sign_up
+    rebuilt = False
+
+    async def sign_up_then_rebuild(*args: Any, **kw: Any) -> Any:
+        nonlocal rebuilt
+        decision = await real_sign_up(*args, **kw)
+        if not rebuilt:  # the gate is rebuilt between this decision and its append
+            rebuilt = True
+            await keeper.rebuild("acme", "e")
+        return decision
+
+    gate.sign_up = sign_up_then_rebuild  # type: ignore[method-assign]
+    answer, result = await registration.sign_up(
+        keeper, ctx("1"), "e", ann, cmd.SignUp(session_id="a")
+    )
+    assert answer.body["status"] == "seated"
+    assert len(result.positions) == 1  # one seat in the log, not two
+    seating = await gate.seating(key)
+    assert list(seating.sessions["a"].seated) == [ann]
+    with pytest.raises(StaleGateDecision):
+        # Without the retry the stale decision is refused, never appended.
+        await keeper.store.append(
+            [StreamAppend("participant-acme:e:ann", None, [])],
+            fence=GateFence(key, 1),
+        )
