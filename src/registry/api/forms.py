@@ -114,7 +114,32 @@ async def cancel_registration(
     )
 
 
+@post(
+    "/events/{event:str}/registrations",
+    status_code=201,
+    guards=[form_or_organiser],
+    tags=["form backend"],
+)
+async def submit_registration(
+    request: Req,
+    event: FromPath[str],
+    principal: Who,
+    resources: With,
+    data: JSONBody[cmd.SubmitRegistration],
+) -> Response[Any]:
+    """A whole form in one command: the participant and their sessions, all or nothing."""
+    k = resources.keeper
+    return await run_command(
+        request,
+        principal,
+        k,
+        cmd.SubmitRegistration,
+        lambda ctx, c: handlers.submit_registration(k, ctx, event, c),
+    )
+
+
 ROUTES = (
+    submit_registration,
     register_participant,
     sign_up,
     cancel_sign_up,

@@ -14,7 +14,12 @@ import asyncpg
 
 from registry.capacity.gate import Decision
 from registry.domain import commands as cmd
-from registry.domain.errors import AlreadyExists, EventCancelled, RegistrationClosed
+from registry.domain.errors import (
+    AlreadyExists,
+    EventCancelled,
+    InvalidCommand,
+    RegistrationClosed,
+)
 from registry.domain.event import Event
 from registry.domain.events import (
     EmailClaimed,
@@ -79,6 +84,91 @@ async def register_participant(
             "participant", owner, owner, "a participant with this e-mail is already registered"
         ) from None
     return answer, result
+
+
+async def submit_registration(
+    keeper: GateKeeper, ctx: CommandContext, event_id: str, command: cmd.SubmitRegistration
+) -> tuple[Answer, AppendResult]:
+    """A whole form in one command: the participant and a sign-up per session, all or nothing
+    (a refused session releases every hold and answers that session's problem)."""
+    programme, _ = await load_programme(keeper.store, ctx.organisation, event_id)
+    if programme.state == "cancelled":
+        raise EventCancelled(event_id)
+    if programme.registration != "open":
+        raise RegistrationClosed(event_id)
+    if len(set(command.session_ids)) != len(command.session_ids):
+        raise InvalidCommand("a session is named twice", "session_ids")
+    participant_id = command.participant.id or str(uuid.uuid4())
+    key = event_key(ctx.organisation, event_id)
+    claim = email_stream(ctx.organisation, event_id, command.participant.email)
+    for attempt in range(STALE_RETRIES + 1):
+        holds: list[str] = []
+        decisions: list[Decision] = []
+        try:
+            for index, session_id in enumerate(command.session_ids):
+                hold = f"{ctx.command_id}#{index}"
+                decisions.append(
+                    await keeper.decide(
+                        ctx.organisation,
+                        event_id,
+                        lambda h=hold, s=session_id: keeper.gate.sign_up(  # type: ignore[misc]
+                            key, h, participant_id, s, None
+                        ),
+                    )
+                )
+                holds.append(hold)
+        except BaseException:
+            await _release_all(keeper, key, holds)
+            raise
+        epochs = {d.epoch for d in decisions}
+        if len(epochs) > 1:  # the gate was rebuilt midway: decide again
+            await _release_all(keeper, key, holds)
+            continue
+        signups = [_signup_body(d, s) for d, s in zip(decisions, command.session_ids, strict=True)]
+        answer = Answer(201, {"participant_id": participant_id, "signups": signups})
+        events: list[Event] = [_registered(participant_id, command.participant)]
+        events += [seat_event(c) for d in decisions for c in d.changes]
+        appends = [
+            StreamAppend(
+                participant_stream(ctx.organisation, event_id, participant_id), NO_STREAM, events
+            ),
+            StreamAppend(claim, NO_STREAM, [EmailClaimed(participant_id=participant_id)]),
+        ]
+        try:
+            result = await keeper.store.append(
+                appends,
+                metadata=ctx.metadata(),
+                command_id=ctx.command_id,
+                fingerprint=ctx.fingerprint,
+                answer=encode_answer(answer.status, answer.body),
+                fence=GateFence(key, epochs.pop()) if epochs else None,
+            )
+        except StaleGateDecision:
+            if attempt == STALE_RETRIES:
+                raise
+            continue
+        except WrongExpectedVersion as conflict:
+            await _release_all(keeper, key, holds)
+            if conflict.stream_id != claim:
+                raise AlreadyExists("participant", participant_id, participant_id) from None
+            [first] = await keeper.store.read_stream(claim, limit=1)
+            assert isinstance(first.event, EmailClaimed)
+            owner = first.event.participant_id
+            raise AlreadyExists(
+                "participant", owner, owner, "a participant with this e-mail is already registered"
+            ) from None
+        except BaseException:
+            await keeper.rebuild_quietly(ctx.organisation, event_id)
+            raise
+        for hold in holds:
+            await keeper.gate.confirm(key, hold)
+        return answer, result
+    raise AssertionError("unreachable")
+
+
+async def _release_all(keeper: GateKeeper, key: str, holds: Sequence[str]) -> None:
+    for hold in reversed(holds):
+        await keeper.gate.release(key, hold)
 
 
 async def sign_up(
