@@ -8,7 +8,7 @@ fenced on the gate's epoch, then the hold is confirmed. A failed append releases
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import asyncpg
 
@@ -77,12 +77,7 @@ async def register_participant(
     except WrongExpectedVersion as conflict:
         if conflict.stream_id != claim:
             raise AlreadyExists("participant", participant_id, participant_id) from None
-        [first] = await keeper.store.read_stream(claim, limit=1)
-        assert isinstance(first.event, EmailClaimed)
-        owner = first.event.participant_id
-        raise AlreadyExists(
-            "participant", owner, owner, "a participant with this e-mail is already registered"
-        ) from None
+        raise await _email_taken(keeper, claim) from None
     return answer, result
 
 
@@ -151,12 +146,7 @@ async def submit_registration(
             await _release_all(keeper, key, holds)
             if conflict.stream_id != claim:
                 raise AlreadyExists("participant", participant_id, participant_id) from None
-            [first] = await keeper.store.read_stream(claim, limit=1)
-            assert isinstance(first.event, EmailClaimed)
-            owner = first.event.participant_id
-            raise AlreadyExists(
-                "participant", owner, owner, "a participant with this e-mail is already registered"
-            ) from None
+            raise await _email_taken(keeper, claim) from None
         except BaseException:
             await keeper.rebuild_quietly(ctx.organisation, event_id)
             raise
@@ -179,69 +169,76 @@ async def sign_up(
     command: cmd.SignUp,
 ) -> tuple[Answer, AppendResult]:
     await load_participant(keeper.store, ctx.organisation, event_id, participant_id)
-    key = event_key(ctx.organisation, event_id)
-    for attempt in range(STALE_RETRIES + 1):
-        decision = await keeper.decide(
-            ctx.organisation,
-            event_id,
-            lambda: keeper.gate.sign_up(
-                key, ctx.command_id, participant_id, command.session_id, command.replaces
-            ),
-        )
-        answer = Answer(201, _signup_body(decision, command.session_id))
-        try:
-            return answer, await _append_decision(keeper, ctx, key, decision, answer)
-        except StaleGateDecision:
-            if attempt == STALE_RETRIES:
-                raise
-    raise AssertionError("unreachable")
+    return await _decide_and_append(
+        keeper,
+        ctx,
+        event_id,
+        lambda key: keeper.gate.sign_up(
+            key, ctx.command_id, participant_id, command.session_id, command.replaces
+        ),
+        lambda decision: Answer(201, _signup_body(decision, command.session_id)),
+    )
 
 
 async def cancel_sign_up(
     keeper: GateKeeper, ctx: CommandContext, event_id: str, participant_id: str, session_id: str
 ) -> tuple[Answer, AppendResult]:
     await load_participant(keeper.store, ctx.organisation, event_id, participant_id)
-    key = event_key(ctx.organisation, event_id)
-    for attempt in range(STALE_RETRIES + 1):
-        decision = await keeper.decide(
-            ctx.organisation,
-            event_id,
-            lambda: keeper.gate.leave(key, ctx.command_id, participant_id, session_id),
-        )
-        answer = Answer(200, {"promoted": _promoted(decision.changes)})
-        try:
-            return answer, await _append_decision(keeper, ctx, key, decision, answer)
-        except StaleGateDecision:
-            if attempt == STALE_RETRIES:
-                raise
-    raise AssertionError("unreachable")
+    return await _decide_and_append(
+        keeper,
+        ctx,
+        event_id,
+        lambda key: keeper.gate.leave(key, ctx.command_id, participant_id, session_id),
+        lambda decision: Answer(200, {"promoted": _promoted(decision.changes)}),
+    )
 
 
 async def cancel_registration(
     keeper: GateKeeper, ctx: CommandContext, event_id: str, participant_id: str
 ) -> tuple[Answer, AppendResult]:
     await load_participant(keeper.store, ctx.organisation, event_id, participant_id)
+    return await _decide_and_append(
+        keeper,
+        ctx,
+        event_id,
+        lambda key: keeper.gate.leave_all(key, ctx.command_id, participant_id),
+        lambda decision: Answer(200, {"promoted": _promoted(decision.changes)}),
+        extra={participant_id: [RegistrationCancelled(participant_id=participant_id)]},
+    )
+
+
+# -- steps ---------------------------------------------------------------------------------------
+
+
+async def _decide_and_append(
+    keeper: GateKeeper,
+    ctx: CommandContext,
+    event_id: str,
+    decide: Callable[[str], Awaitable[Decision]],
+    answer_for: Callable[[Decision], Answer],
+    extra: dict[str, list[Event]] | None = None,
+) -> tuple[Answer, AppendResult]:
+    """One gate decision and its append; decided again if the gate was rebuilt in between."""
     key = event_key(ctx.organisation, event_id)
-    cancelled = RegistrationCancelled(participant_id=participant_id)
     for attempt in range(STALE_RETRIES + 1):
-        decision = await keeper.decide(
-            ctx.organisation,
-            event_id,
-            lambda: keeper.gate.leave_all(key, ctx.command_id, participant_id),
-        )
-        answer = Answer(200, {"promoted": _promoted(decision.changes)})
+        decision = await keeper.decide(ctx.organisation, event_id, lambda: decide(key))
+        answer = answer_for(decision)
         try:
-            result = await _append_decision(
-                keeper, ctx, key, decision, answer, extra={participant_id: [cancelled]}
-            )
-            return answer, result
+            return answer, await _append_decision(keeper, ctx, key, decision, answer, extra)
         except StaleGateDecision:
             if attempt == STALE_RETRIES:
                 raise
     raise AssertionError("unreachable")
 
 
-# -- steps ---------------------------------------------------------------------------------------
+async def _email_taken(keeper: GateKeeper, claim: str) -> AlreadyExists:
+    """The 409 for an e-mail already claimed, naming the participant who holds it."""
+    [first] = await keeper.store.read_stream(claim, limit=1)
+    assert isinstance(first.event, EmailClaimed)
+    owner = first.event.participant_id
+    return AlreadyExists(
+        "participant", owner, owner, "a participant with this e-mail is already registered"
+    )
 
 
 async def _append_decision(
