@@ -30,6 +30,7 @@ RUN uv sync --frozen --no-dev --no-install-project
 COPY src/ src/
 COPY projections/ projections/
 COPY migrations/ migrations/
+COPY examples/ examples/
 RUN uv sync --frozen --no-dev
 
 
@@ -52,6 +53,7 @@ COPY pyproject.toml uv.lock README.md ./
 COPY src/ src/
 COPY projections/ projections/
 COPY migrations/ migrations/
+COPY examples/ examples/
 
 USER registry:registry
 

@@ -6,6 +6,7 @@ commands, so ``registry --help`` stays fast and importing this module does nothi
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -14,6 +15,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 from typing import Annotated, NoReturn
 
@@ -28,6 +30,11 @@ APP_FACTORY = "registry.api.app:create_app"
 #: (the default statement timeout is 10 s), and a bound on granian's race where a worker that is
 #: still booting when the stop signal comes never stops by itself.
 WORKER_KILL_TIMEOUT = 15
+#: `registry demo`: the organisation its keys belong to, how long its API may take to get ready,
+#: and where the curl commands it prints expect `registry serve`.
+DEMO_ORGANISATION = "default"
+DEMO_READY_WITHIN = 60.0
+SERVE_URL = "http://127.0.0.1:8000"
 
 app = typer.Typer(
     name="registry",
@@ -126,6 +133,110 @@ def keys_create(
             _fail(str(error))
     typer.echo(f"new API key (role {role}, organisation {org}); it is shown only now:", err=True)
     typer.echo(key)
+
+
+@app.command()
+def demo(
+    participants: Annotated[
+        int, typer.Option(min=0, max=999, help="Invented participants to sign up.")
+    ] = 40,
+    programme: Annotated[
+        Path | None,
+        typer.Option(help="The sample to load.", show_default="examples/almelo.json"),
+    ] = None,
+) -> None:
+    """Load a sample programme (a network day in Almelo) through the HTTP API, let invented
+    participants sign up, and print keys and curl commands to try."""
+    from registry.demo import DemoError, play, read_example, try_lines
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request otherwise
+    try:
+        example = read_example(programme)
+    except DemoError as error:
+        _fail(str(error), code=2)
+    settings = load_settings()
+    with _interruptible(), _backends(settings, need_redis=True) as backends:
+        if settings.migrate_on_start:
+            _apply_migrations(backends.database_url)
+        keys = _demo_keys(settings, backends.database_url)
+        with _api_in_subprocess() as base_url:
+            try:
+                played = asyncio.run(play(base_url, keys, example, participants=participants))
+            except DemoError as error:
+                _fail(f"demo failed: {error}")
+    for line in played.lines:
+        typer.echo(line)
+    typer.echo(f"\nAPI keys for organisation '{DEMO_ORGANISATION}':")
+    for role, key in keys.items():
+        typer.echo(f"  {role}: {key}")
+    typer.echo(f"\nStart the API with `registry serve` ({SERVE_URL}), then try:")
+    for line in try_lines(SERVE_URL, played.loaded.event_id, keys, example):
+        typer.echo(f"  {line}")
+    if played.unexpected:
+        first = played.unexpected[0]
+        _fail(
+            f"{len(played.unexpected)} unexpected answers, the first: {first.action} "
+            f"{first.session_id} by {first.participant_id}: {first.status} {first.body}"
+        )
+
+
+def _demo_keys(settings: Settings, database_url: str) -> dict[str, str]:
+    """The local keys on the embedded servers (those `serve` prints); on configured servers,
+    new ones: asking for the demo is asking for them."""
+    from registry.auth.principal import ROLES
+    from registry.auth.provision import KeysNotReady, create, local_keys
+
+    try:
+        if settings.uses_embedded_servers:
+            return {str(r): k for r, k in local_keys(database_url, settings.data_dir).items()}
+        return {role: create(database_url, role, DEMO_ORGANISATION) for role in ROLES}
+    except KeysNotReady as error:
+        _fail(str(error))
+
+
+@contextmanager
+def _api_in_subprocess() -> Iterator[str]:
+    """`registry serve` on a free port with this process's environment (the exported URLs),
+    until /ready answers; yields its URL and stops it on the way out."""
+    import subprocess
+    import tempfile
+    import time
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "registry.cli", "serve", "--port", str(port)]
+    with tempfile.TemporaryFile() as output:
+        proc = subprocess.Popen(
+            [*command, "--workers", "1", "--no-migrate"],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl+C reaches us; we stop it in order
+        )
+        try:
+            deadline = time.monotonic() + DEMO_READY_WITHIN
+            while True:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    output.seek(0)
+                    typer.echo(output.read().decode(errors="replace"), err=True)
+                    _fail(f"the API did not get ready at {url}")
+                try:
+                    if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.2)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=WORKER_KILL_TIMEOUT + 5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 def _announce_keys(settings: Settings, database_url: str) -> None:

@@ -141,3 +141,23 @@ async def test_a_refused_answer_is_kept_and_replayed_too(api: Api) -> None:
     reused = await api.post(path, {"session_id": "b"}, headers={"Idempotency-Key": "k1"})
     assert reused.status_code == 422
     assert reused.json()["type"] == "/problems/idempotency-key-reused"
+
+
+async def test_the_event_reads_back_with_its_programme_for_organisers_and_auditors(
+    api: Api,
+) -> None:
+    await api.create_event()
+    await api.room("r1", 30)
+    await api.session("b", "r1", "15:00", "16:00")
+    await api.session("a", None, "14:00", "15:00", capacity=12, mode="online")
+    read = await api.client.get("/v1/events/almelo", headers=api.as_("auditor"))
+    assert read.status_code == 200
+    body = read.json()
+    assert (body["id"], body["registration"], body["state"]) == ("almelo", "open", "scheduled")
+    assert [s["session_id"] for s in body["sessions"]] == ["a", "b"]  # by start time
+    assert body["sessions"][1]["capacity"] == 30  # the room's
+    assert body["rooms"][0]["room_id"] == "r1"
+    assert body["position"] >= 1
+    assert (await api.client.get("/v1/events/almelo", headers=api.as_("form"))).status_code == 403
+    other = await api.client.get("/v1/events/almelo", headers=api.as_("organiser", "other"))
+    assert other.status_code == 404

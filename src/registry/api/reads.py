@@ -14,10 +14,11 @@ from litestar.params import FromPath, QueryParameter
 
 from registry.api.lifespan import Resources
 from registry.api.problems import Unavailable
-from registry.auth.guards import any_role
+from registry.auth.guards import any_role, reader
 from registry.auth.principal import Principal
 from registry.eventstore import EventStore
 from registry.handlers.agenda import agenda
+from registry.handlers.event_view import event_view
 
 Who = NamedDependency[Principal]
 With = NamedDependency[Resources]
@@ -50,4 +51,13 @@ async def participant_agenda(
     return Response(await agenda(resources.keeper, principal.organisation, event, participant))
 
 
-ROUTES = (participant_agenda,)
+@get("/events/{event:str}", guards=[reader], tags=["reads"])
+async def event_details(
+    event: FromPath[str], resources: With, principal: Who, after: After = None
+) -> Response[Any]:
+    """The event with its programme (rooms, sessions) and state."""
+    await reached(resources.keeper.store, after)
+    return Response(await event_view(resources.keeper.store, principal.organisation, event))
+
+
+ROUTES = (participant_agenda, event_details)
