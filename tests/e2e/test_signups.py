@@ -161,3 +161,37 @@ async def test_the_event_reads_back_with_its_programme_for_organisers_and_audito
     assert (await api.client.get("/v1/events/almelo", headers=api.as_("form"))).status_code == 403
     other = await api.client.get("/v1/events/almelo", headers=api.as_("organiser", "other"))
     assert other.status_code == 404
+
+
+async def test_the_openapi_document_names_the_key_scheme_and_every_route_of_this_scope(
+    api: Api,
+) -> None:
+    document = (await api.client.get("/schema/openapi.json")).json()
+    assert document["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
+    assert document["security"] == [{"apiKey": []}]
+    assert document["paths"]["/health"]["get"]["security"] == [{}]  # no key needed
+    assert document["paths"]["/ready"]["get"]["security"] == [{}]
+    for path, method in [
+        ("/v1/events", "post"),
+        ("/v1/events/{event}/programme", "put"),
+        ("/v1/events/{event}/participants/{participant}/signups", "post"),
+        ("/v1/events/{event}/registrations", "post"),
+        ("/v1/events/{event}/participants/{participant}", "get"),
+    ]:
+        assert method in document["paths"][path], path
+    signup = document["paths"]["/v1/events/{event}/participants/{participant}/signups"]["post"]
+    assert "requestBody" in signup
+
+
+async def test_a_read_after_a_position_waits_for_it_or_answers_503(api: Api) -> None:
+    await api.create_event()
+    ann = await api.participant("ann")
+    head = await api.head()
+    path = f"/v1/events/almelo/participants/{ann}"
+    ok = await api.client.get(path, params={"after": head}, headers=api.as_("form"))
+    assert ok.status_code == 200
+    assert ok.json()["position"] >= head
+    late = await api.client.get(path, params={"after": head + 1000}, headers=api.as_("form"))
+    assert late.status_code == 503
+    assert late.json()["type"] == "/problems/unavailable"
+    assert late.headers["retry-after"] == "1"

@@ -22,7 +22,7 @@ class Readiness(msgspec.Struct, frozen=True):
     checks: dict[str, str]
 
 
-@get("/health", tags=["operations"], sync_to_thread=False)
+@get("/health", tags=["operations"], sync_to_thread=False, security=[{}])
 def health() -> Health:
     """The process is alive."""
     return Health(status="ok")
@@ -31,6 +31,7 @@ def health() -> Health:
 @get(
     "/ready",
     tags=["operations"],
+    security=[{}],  # no key needed (an empty requirement: anonymous allowed)
     responses={503: problem_spec("Not ready: problem `unavailable`, with `checks` and `failing`")},
 )
 async def ready(resources: NamedDependency[Resources]) -> Readiness:

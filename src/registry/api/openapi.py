@@ -9,12 +9,15 @@ from litestar import Router
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.plugins import JsonRenderPlugin, ScalarRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.routes import BaseRoute
 from litestar.types import ControllerRouterHandler
 
 from registry.api.problems import PROBLEM_MEDIA_TYPE
 
 SCHEMA_PATH: Final = "/schema"
+#: The name of the API key scheme in the document.
+BEARER: Final = "apiKey"
 
 _DESCRIPTION: Final = """\
 Event-sourced registration and capacity backend for multi-session events.
@@ -62,4 +65,17 @@ def openapi_config() -> OpenAPIConfig:
         openapi_router=_SchemaRouter(SCHEMA_PATH, route_handlers=[], include_in_schema=False),
         # The page loads Scalar from a CDN in the browser; the server needs no network.
         render_plugins=[ScalarRenderPlugin(path="/"), JsonRenderPlugin()],
+        # Every /v1 route needs `Authorization: Bearer <api key>` (API.md "General"); the
+        # operations routes opt out with `security=[{}]` (anonymous allowed) on their handlers.
+        components=Components(
+            security_schemes={
+                BEARER: SecurityScheme(
+                    type="http",
+                    scheme="bearer",
+                    description="An API key of one role (organiser, form or auditor), made by "
+                    "`registry keys create`.",
+                )
+            }
+        ),
+        security=[{BEARER: []}],
     )
