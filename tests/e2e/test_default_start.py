@@ -16,8 +16,9 @@ import time
 from pathlib import Path
 
 import httpx
-import psutil
 import pytest
+
+from tests.support.processes import processes_under
 
 pytestmark = pytest.mark.slow
 
@@ -29,22 +30,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-def processes_under(root: Path) -> list[psutil.Process]:
-    """postgres/valkey-server processes whose command line or working directory is under root."""
-    root = root.resolve()
-    found = []
-    for proc in psutil.process_iter(["name", "cmdline"]):
-        if proc.info["name"] not in {"postgres", "valkey-server"}:
-            continue
-        try:
-            mentioned = str(root) in " ".join(proc.info["cmdline"] or [])
-            if mentioned or Path(proc.cwd()).is_relative_to(root):
-                found.append(proc)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            pass
-    return found
 
 
 def new_user_environment() -> dict[str, str]:

@@ -22,8 +22,9 @@ from registry.demo import (
     sign_up_round,
     time_slots,
 )
-from tests.e2e.test_default_start import new_user_environment, processes_under
+from tests.e2e.test_default_start import new_user_environment
 from tests.support.api import Api
+from tests.support.processes import processes_under
 
 #: The most seats each session ever had at once, replayed from the log in order.
 PEAK_SEATS = """

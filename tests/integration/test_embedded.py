@@ -15,27 +15,9 @@ import pytest
 import redis.asyncio as redis
 
 from registry.embedded import EmbeddedServers, EmbeddedServersError
+from tests.support.processes import processes_under
 
 pytestmark = pytest.mark.slow
-
-
-def processes_under(root: Path) -> list[psutil.Process]:
-    """postgres/valkey-server processes whose command line or working directory is under root.
-
-    Written independently of registry.embedded on purpose: it checks that module's claims.
-    """
-    root = root.resolve()
-    found = []
-    for proc in psutil.process_iter(["name", "cmdline"]):
-        if proc.info["name"] not in {"postgres", "valkey-server"}:
-            continue
-        try:
-            mentioned = str(root) in " ".join(proc.info["cmdline"] or [])
-            if mentioned or Path(proc.cwd()).is_relative_to(root):
-                found.append(proc)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            pass
-    return found
 
 
 def postmasters(procs: list[psutil.Process]) -> list[psutil.Process]:

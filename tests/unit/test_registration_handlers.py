@@ -7,6 +7,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
+import asyncpg
 import pytest
 
 from registry.capacity.memory import MemoryGate
@@ -128,6 +129,38 @@ async def test_an_append_that_may_have_committed_rebuilds_the_gate_from_the_log(
     seating = await keeper.gate.seating(key)
     assert list(seating.sessions["a"].seated) == [ann]
     assert seating.sessions["a"].queue() == [bob]
+
+
+async def test_an_append_that_committed_but_reported_an_error_keeps_its_seat(
+    keeper: GateKeeper,
+) -> None:
+    """pg_terminate_backend after the commit: the client sees AdminShutdownError although the
+    seat is in the log. Undoing the hold would give that seat away a second time."""
+    ann, bob = await participant(keeper, "ann"), await participant(keeper, "bob")
+    store = keeper.store
+    assert isinstance(store, FlakyStore)
+    original = FlakyStore.append
+
+    async def commit_then_fail(
+        self: FlakyStore, appends: Sequence[StreamAppend], **kw: Any
+    ) -> AppendResult:
+        await MemoryEventStore.append(self, appends, **kw)
+        raise asyncpg.exceptions.AdminShutdownError("terminating connection")
+
+    FlakyStore.append = commit_then_fail  # type: ignore[method-assign]
+    try:
+        with pytest.raises(asyncpg.exceptions.AdminShutdownError):
+            await registration.sign_up(keeper, ctx("1"), "e", ann, cmd.SignUp(session_id="a"))
+    finally:
+        FlakyStore.append = original  # type: ignore[method-assign]
+    answer, _ = await registration.sign_up(keeper, ctx("2"), "e", bob, cmd.SignUp(session_id="a"))
+    assert answer.body["status"] == "waitlisted"  # ann's committed seat is still hers
+    seated = {
+        e.event.participant_id
+        for e in await store.read_streams("participant-acme:e:")
+        if type(e.event).__name__ == "SeatAssigned"
+    }
+    assert seated == {ann}
 
 
 async def test_a_decision_of_a_gate_rebuilt_meanwhile_is_decided_again(keeper: GateKeeper) -> None:

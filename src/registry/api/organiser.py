@@ -5,7 +5,8 @@ The body is declared (`data`) for the OpenAPI document; run_command decodes it a
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from litestar import Request, Response, post, put
 from litestar.di import NamedDependency
@@ -17,9 +18,14 @@ from registry.auth.guards import organiser_only
 from registry.auth.principal import Principal
 from registry.domain import commands as cmd
 from registry.domain import programme as rules
+from registry.domain.event import Event
+from registry.domain.programme import Programme
+from registry.eventstore import AppendResult
 from registry.handlers import programme as handlers
+from registry.handlers.context import Answer, CommandContext
 
 Req = Request[Any, Any, Any]
+C = TypeVar("C", bound=cmd.Command)
 Who = NamedDependency[Principal]
 With = NamedDependency[Resources]
 
@@ -57,7 +63,14 @@ async def schedule_session(
 ) -> Response[Any]:
     """Schedule a session; its capacity defaults to its room's."""
     return await _change(
-        request, principal, resources, event, cmd.ScheduleSession, rules.decide_schedule, 201
+        request,
+        principal,
+        resources,
+        event,
+        cmd.ScheduleSession,
+        rules.decide_schedule,
+        201,
+        _id_of,
     )
 
 
@@ -110,21 +123,35 @@ async def close_registration(
     )
 
 
+def _no_body(_: object) -> dict[str, object]:
+    return {}
+
+
+def _id_of(command: cmd.AddRoom | cmd.ScheduleSession) -> dict[str, object]:
+    return {"id": command.id}
+
+
 async def _change(
     request: Req,
     principal: Principal,
     resources: Resources,
-    event: FromPath[str],
-    command_type: type[Any],
-    decide: Any,
+    event: str,
+    command_type: type[C],
+    decide: Callable[[Programme, C], list[Event]],
     status: int = 200,
+    body_of: Callable[[C], dict[str, object]] = _no_body,
 ) -> Response[Any]:
+    """A programme change: decide on the programme read from the log, append, answer."""
     keeper = resources.keeper
 
-    async def handle(ctx: Any, command: Any) -> Any:
-        body = {"id": command.id} if hasattr(command, "id") else {}
+    async def handle(ctx: CommandContext, command: C) -> tuple[Answer, AppendResult]:
         return await handlers.change_programme(
-            keeper, ctx, event, lambda programme: decide(programme, command), status, body
+            keeper,
+            ctx,
+            event,
+            lambda programme: decide(programme, command),
+            status,
+            body_of(command),
         )
 
     return await run_command(request, principal, keeper, command_type, handle)

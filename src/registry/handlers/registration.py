@@ -10,8 +10,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 
-import asyncpg
-
 from registry.capacity.gate import Decision
 from registry.domain import commands as cmd
 from registry.domain.errors import (
@@ -224,7 +222,8 @@ async def _decide_and_append(
         decision = await keeper.decide(ctx.organisation, event_id, lambda: decide(key))
         answer = answer_for(decision)
         try:
-            return answer, await _append_decision(keeper, ctx, key, decision, answer, extra)
+            result = await _append_decision(keeper, ctx, event_id, decision, answer, extra)
+            return answer, result
         except StaleGateDecision:
             if attempt == STALE_RETRIES:
                 raise
@@ -244,13 +243,14 @@ async def _email_taken(keeper: GateKeeper, claim: str) -> AlreadyExists:
 async def _append_decision(
     keeper: GateKeeper,
     ctx: CommandContext,
-    key: str,
+    event_id: str,
     decision: Decision,
     answer: Answer,
     extra: dict[str, list[Event]] | None = None,
 ) -> AppendResult:
     """Append the facts of one gate decision, fenced on its epoch; confirm or release the hold."""
-    organisation, event_id = key.split(":", 1)
+    organisation = ctx.organisation
+    key = event_key(organisation, event_id)
     by_participant: dict[str, list[Event]] = {}
     for change in decision.changes:
         by_participant.setdefault(change.participant_id, []).append(seat_event(change))
@@ -271,14 +271,17 @@ async def _append_decision(
         )
     except StaleGateDecision:
         raise  # the rebuild already dropped this decision's hold
-    except (EventStoreError, asyncpg.PostgresError):
-        # The database refused the append: nothing was written, so the hold can be undone
-        # exactly (or, where it cannot, the gate marks itself dirty).
+    except EventStoreError:
+        # The store's own refusal (a typed error raised by append_events or before it): the
+        # transaction rolled back, nothing was written, so the hold can be undone exactly (or,
+        # where it cannot, the gate marks itself dirty).
         await keeper.gate.release(key, ctx.command_id)
         raise
     except BaseException:
-        # Did it commit? A dropped connection cannot say. Undoing the hold could free a seat the
-        # log holds, so rebuild instead: the fence waits for an append still in flight.
+        # Anything else may have come after the commit: a dropped connection, a backend
+        # terminated by pg_terminate_backend (AdminShutdown), a cancelled task. Undoing the hold
+        # then could free a seat the log holds, so rebuild instead: the fence waits for an append
+        # still in flight, and the rebuild reads whatever did commit.
         await keeper.rebuild_quietly(organisation, event_id)
         raise
     await keeper.gate.confirm(key, ctx.command_id)
