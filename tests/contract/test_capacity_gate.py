@@ -14,7 +14,15 @@ from datetime import UTC, datetime
 import pytest
 import redis.asyncio as aioredis
 
-from registry.capacity import CapacityGate, CommandIdConflict, GateNotReady, MemoryGate, RedisGate
+from registry.capacity import (
+    CapacityGate,
+    CommandIdConflict,
+    Decision,
+    GateNotReady,
+    MemoryGate,
+    ParticipantBusy,
+    RedisGate,
+)
 from registry.domain.errors import (
     AlreadySignedUp,
     EventCancelled,
@@ -113,7 +121,8 @@ async def h(backend: tuple[str, str] | None) -> AsyncIterator[Harness]:
 
 
 class Commands:
-    """Distinct command ids for the calls of one test."""
+    """Decisions whose append committed: distinct command ids, each confirmed at once (as the
+    write path does). Tests that keep a hold open call the gate themselves."""
 
     def __init__(self, gate: CapacityGate) -> None:
         self.gate, self.n = gate, 0
@@ -122,11 +131,17 @@ class Commands:
         self.n += 1
         return f"cmd-{self.n}"
 
-    async def sign_up(self, p: str, s: str, replaces: str | None = None) -> list[object]:
-        return list(await self.gate.sign_up(EVENT, self.next_id(), p, s, replaces))
+    async def _confirmed(self, command_id: str, decision: Decision) -> Decision:
+        await self.gate.confirm(EVENT, command_id)
+        return decision
 
-    async def leave(self, p: str, s: str) -> list[object]:
-        return list(await self.gate.leave(EVENT, self.next_id(), p, s))
+    async def sign_up(self, p: str, s: str, replaces: str | None = None) -> Decision:
+        c = self.next_id()
+        return await self._confirmed(c, await self.gate.sign_up(EVENT, c, p, s, replaces))
+
+    async def leave(self, p: str, s: str) -> Decision:
+        c = self.next_id()
+        return await self._confirmed(c, await self.gate.leave(EVENT, c, p, s))
 
 
 async def test_a_free_seat_is_given_at_once(h: Harness) -> None:
@@ -140,7 +155,7 @@ async def test_a_full_session_queues_by_ticket_with_positions(h: Harness) -> Non
     c = Commands(h.gate)
     await c.sign_up("p0", "b")
     for n, p in enumerate(["p1", "p2", "p3"], start=1):
-        decision = await h.gate.sign_up(EVENT, f"q-{p}", p, "b")
+        decision = await c.sign_up(p, "b")
         assert decision == [Queued(p, "b", n + 1, ())]
         assert decision.waitlist_position == n
     assert await c.leave("p2", "b") == [Dequeued("p2", "b", "cancelled")]
@@ -269,18 +284,52 @@ async def test_release_undoes_a_queue_entry_a_switch_and_a_left_seat(h: Harness)
     before = await h.gate.seating(EVENT)
     await h.gate.sign_up(EVENT, "queued", "p2", "b")
     await h.gate.sign_up(EVENT, "switch", "p1", "a", "d")
-    await h.gate.leave(EVENT, "left", "p0", "b")  # p2 is queued: a cascade, not undoable
-    assert await h.gate.release(EVENT, "left") == "dirty"
-    assert not await h.gate.is_ready(EVENT)
-    await h.gate.load(EVENT, before, "open")
-    await h.gate.sign_up(EVENT, "queued", "p2", "b")
-    await h.gate.sign_up(EVENT, "switch", "p1", "a", "d")
     assert await h.gate.release(EVENT, "switch") == "undone"
     assert await h.gate.release(EVENT, "queued") == "undone"
     assert await h.gate.seating(EVENT) == before
     await h.gate.leave(EVENT, "left", "p1", "d")
     assert await h.gate.release(EVENT, "left") == "undone"
     assert await h.gate.seating(EVENT) == before
+
+
+async def test_a_cascade_stops_at_a_busy_head_until_its_decision_is_settled(h: Harness) -> None:
+    """p2's queue entry is not in the log yet: promoting p2 now would append a promotion the log
+    could not follow if that entry's append failed. b waits, stalled, and fills on confirm."""
+    c = Commands(h.gate)
+    await c.sign_up("p0", "b")
+    await h.gate.sign_up(EVENT, "queued", "p2", "b")
+    assert await c.leave("p0", "b") == [Released("p0", "b", "cancelled")]
+    stalled = await h.gate.seating(EVENT)
+    assert (stalled.stalled, stalled.sessions["b"].queue()) == ({"b"}, ["p2"])
+    assert await c.sign_up("p3", "b") == [Queued("p3", "b", 3, ())]  # behind p2, FIFO
+    assert list(await h.gate.promote(EVENT, "early")) == []  # p2 still busy
+    assert await h.gate.confirm(EVENT, "queued") == "fill"
+    assert list(await h.gate.promote(EVENT, "fill")) == [Promoted("p2", "b", 2)]
+    assert await h.gate.confirm(EVENT, "fill") == "confirmed"
+    filled = await h.gate.seating(EVENT)
+    assert (filled.stalled, filled.busy, filled.sessions["b"].queue()) == (set(), {}, ["p3"])
+
+
+async def test_a_participant_with_a_decision_in_flight_is_busy(h: Harness) -> None:
+    await h.gate.sign_up(EVENT, "first", "p0", "a")
+    for call in (
+        h.gate.sign_up(EVENT, "second", "p0", "u"),
+        h.gate.leave(EVENT, "third", "p0", "a"),
+        h.gate.leave_all(EVENT, "fourth", "p0"),
+    ):
+        with pytest.raises(ParticipantBusy):
+            await call
+    # Decisions of one command ("<id>#<n>", a whole form) do not wait for each other.
+    assert await h.gate.sign_up(EVENT, "first#1", "p1", "a") == [Seated("p1", "a", 2)]
+    assert await h.gate.sign_up(EVENT, "first#2", "p1", "u") == [Seated("p1", "u", 1)]
+    with pytest.raises(ParticipantBusy):
+        await h.gate.sign_up(EVENT, "other#1", "p1", "d")
+    assert (await h.gate.seating(EVENT)).busy == {"p0": 1, "p1": 2}
+    assert await h.gate.confirm(EVENT, "first") == "confirmed"
+    assert await h.gate.release(EVENT, "first#2") == "undone"
+    assert await h.gate.confirm(EVENT, "first#1") == "confirmed"
+    assert (await h.gate.seating(EVENT)).busy == {}
+    assert list(await h.gate.sign_up(EVENT, "second", "p0", "u")) == [Seated("p0", "u", 1)]
 
 
 async def test_release_marks_dirty_when_a_later_decision_relied_on_it(h: Harness) -> None:
@@ -291,11 +340,60 @@ async def test_release_marks_dirty_when_a_later_decision_relied_on_it(h: Harness
     assert not await h.gate.is_ready(EVENT)
 
 
-async def test_release_of_a_left_seat_someone_took_since_marks_dirty(h: Harness) -> None:
+async def test_a_seat_given_back_is_held_until_confirmed(h: Harness) -> None:
+    """A left seat stays taken for everyone else until the leave is confirmed (Seating.withhold):
+    p1 queues behind it, and the release can still be undone exactly."""
     c = Commands(h.gate)
     await c.sign_up("p0", "b")
+    before = await h.gate.seating(EVENT)
     await h.gate.leave(EVENT, "left", "p0", "b")
-    await c.sign_up("p1", "b")  # the seat p0 gave up
+    held = await h.gate.seating(EVENT)
+    assert (held.sessions["b"].held_back, held.sessions["b"].seated, held.busy) == (
+        1,
+        {},
+        {"p0": 1},
+    )
+    assert await c.sign_up("p1", "b") == [Queued("p1", "b", 2, ())]
+    assert await h.gate.release(EVENT, "left") == "undone"
+    now = await h.gate.seating(EVENT)
+    assert now.sessions["b"].seated == before.sessions["b"].seated
+    assert now.sessions["b"].queue() == ["p1"]
+    assert (now.sessions["b"].held_back, now.busy) == (0, {})
+
+
+async def test_a_confirmed_leave_frees_the_seat_and_promote_fills_it(h: Harness) -> None:
+    c = Commands(h.gate)
+    await c.sign_up("p0", "b")
+    await c.sign_up("p2", "a")
+    await h.gate.leave(EVENT, "left", "p0", "b")
+    await c.sign_up("p1", "b")  # queued behind the held seat
+    await c.sign_up("p2", "b")  # p2 waits for b, keeping a as a fallback
+    assert list(await h.gate.promote(EVENT, "too-early")) == []  # nothing free yet
+    assert await h.gate.confirm(EVENT, "left") == "fill"
+    free = (await h.gate.seating(EVENT)).sessions["b"]
+    assert (free.held_back, free.seated, free.queue()) == (0, {}, ["p1", "p2"])
+    filled = await h.gate.promote(EVENT, "fill")
+    assert list(filled) == [Promoted("p1", "b", 2)]
+    assert list(await h.gate.promote(EVENT, "fill")) == [Promoted("p1", "b", 2)]  # a replay
+    assert list(await h.gate.promote(EVENT, "again")) == []
+    assert await h.gate.confirm(EVENT, "fill") == "confirmed"
+    assert (await h.gate.seating(EVENT)).sessions["b"].seated == {"p1": 2}
+
+
+async def test_a_cascade_holds_what_it_gives_back(h: Harness) -> None:
+    """A promotion releases the promoted person's fallback: that seat is held in turn, everyone
+    touched is busy, and the decision (a cascade) can only be undone by a rebuild."""
+    c = Commands(h.gate)
+    await c.sign_up("p0", "b")
+    await c.sign_up("p1", "a")
+    await c.sign_up("p1", "b")  # waits for b, a is the fallback
+    await h.gate.leave(EVENT, "left", "p0", "b")  # promotes p1 at once: nothing held in b
+    seating = await h.gate.seating(EVENT)
+    assert seating.sessions["b"].seated == {"p1": 2}
+    assert (seating.sessions["b"].held_back, seating.sessions["a"].held_back) == (0, 1)
+    assert seating.busy == {"p0": 1, "p1": 1}
+    await c.sign_up("p2", "a")  # a has 2 seats: one was free all along
+    assert await c.sign_up("p3", "a") == [Queued("p3", "a", 3, ())]  # the other is held
     assert await h.gate.release(EVENT, "left") == "dirty"
 
 
@@ -312,9 +410,9 @@ async def test_release_of_a_left_queue_entry_passed_over_since_marks_dirty(h: Ha
 async def test_release_after_the_participant_moved_on_marks_dirty(h: Harness) -> None:
     c = Commands(h.gate)
     await c.sign_up("p0", "a")
-    await h.gate.leave(EVENT, "left", "p0", "a")
-    await c.sign_up("p0", "c")  # overlaps a: with a back, p0 would hold two at once
-    assert await h.gate.release(EVENT, "left") == "dirty"
+    await h.gate.leave(EVENT, "left#0", "p0", "a")
+    await h.gate.sign_up(EVENT, "left#1", "p0", "u")  # their agenda moved on since (version)
+    assert await h.gate.release(EVENT, "left#0") == "dirty"
 
 
 async def test_releasing_a_cascade_marks_dirty_until_load(h: Harness) -> None:
@@ -336,11 +434,11 @@ async def test_releasing_a_cascade_marks_dirty_until_load(h: Harness) -> None:
 
 async def test_a_confirmed_hold_is_never_undone(h: Harness) -> None:
     await h.gate.sign_up(EVENT, "c1", "p0", "a")
-    assert await h.gate.confirm(EVENT, "c1")
-    assert not await h.gate.confirm(EVENT, "c1")
+    assert await h.gate.confirm(EVENT, "c1") == "confirmed"
+    assert await h.gate.confirm(EVENT, "c1") == "settled"
     assert await h.gate.release(EVENT, "c1") == "confirmed"
     assert (await h.gate.seating(EVENT)).sessions["a"].seated == {"p0": 1}
-    assert not await h.gate.confirm(EVENT, "never")
+    assert await h.gate.confirm(EVENT, "never") == "unknown"
 
 
 async def test_unsettled_holds_expire_for_the_reconciler(h: Harness) -> None:
@@ -400,7 +498,7 @@ async def test_leave_all_drops_queues_before_seats(h: Harness) -> None:
         Dequeued("p1", "b", "registration-cancelled"),
         Released("p1", "a", "registration-cancelled"),
     ]
-    assert list(await h.gate.leave_all(EVENT, "none", "p1")) == []
+    assert list(await h.gate.leave_all(EVENT, "none", "p7")) == []
     assert await h.gate.release(EVENT, "all") == "undone"
     assert await h.gate.waitlist_position(EVENT, "b", "p1") == 1
 

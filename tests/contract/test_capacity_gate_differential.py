@@ -5,6 +5,7 @@
 2. With holds settled at random (confirm or release), MemoryGate and RedisGate agree on every
    answer and outcome, and every release reported "undone" is exact: folding the decisions that
    remain (the log that will exist) gives the gate's state, and that state keeps every rule.
+   Every confirmation is followed by `promote`, as the write path does (seat_appends.py).
 """
 
 from __future__ import annotations
@@ -14,13 +15,22 @@ import random
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import pytest
 import redis.asyncio as aioredis
 
-from registry.capacity import CapacityGate, GateNotReady, MemoryGate, RedisGate
+from registry.capacity import CapacityGate, GateNotReady, MemoryGate, ParticipantBusy, RedisGate
 from registry.domain.errors import DomainError
-from registry.domain.seating import Change, Promoted, Queued, Seated, Seating, SessionSeats
+from registry.domain.seating import (
+    Change,
+    Promoted,
+    Queued,
+    Seated,
+    Seating,
+    SessionSeats,
+    freed_seats,
+)
 
 SEEDS = range(40)
 COMMANDS = 80
@@ -83,7 +93,7 @@ async def decide(
         if kind == "leave":
             return "ok", list(await gate.leave(key, command_id, p, s))
         return "ok", list(await gate.leave_all(key, command_id, p))
-    except DomainError as refused:
+    except (DomainError, ParticipantBusy) as refused:
         return "refused", type(refused).__name__
 
 
@@ -115,6 +125,7 @@ async def test_the_redis_gate_decides_as_the_spec(redis_gate: RedisGate, seed: i
         command = random_command(rng)
         expected = reference(spec, command)
         assert await decide(redis_gate, key, f"c{n}", command) == expected, (n, command)
+        await redis_gate.confirm(key, f"c{n}")  # the spec has no holds: each one commits
         changes = expected[1] if isinstance(expected[1], list) else []
         if changes and isinstance(queued := changes[0], Queued):
             position = await redis_gate.waitlist_position(key, queued.session_id, command[1])
@@ -122,29 +133,41 @@ async def test_the_redis_gate_decides_as_the_spec(redis_gate: RedisGate, seed: i
         assert await redis_gate.seating(key) == spec, (n, command)
 
 
-def fold(decided: dict[str, list[Change]]) -> Seating:
+class Decided(NamedTuple):
+    changes: list[Change]
+    held: frozenset[str]  # sessions with seats held back for other decisions when it was made
+
+
+def fold(decided: dict[str, Decided], base: Seating | None = None, *, fair: bool = True) -> Seating:
     """The rebuild: the decisions' facts in order, each checked to be one the rules could have
-    decided at that point (a seat only when free with nobody queued, a queue entry only when
-    not, a promotion only of the queue's head into a free seat)."""
-    seating = new_seating()
-    for changes in decided.values():
+    decided at that point: a seat only when free, a promotion only into a free seat (capacity);
+    and when `fair`, a seat only with nobody queued, a queue entry only when full or when a seat
+    there was held back, a promotion only of the queue's head. Facts about people the log does
+    not have there (a release of a seat never given, a promotion of nobody waiting) fail.
+    `base`: the state the decisions start from (the last rebuild)."""
+    seating = copy.deepcopy(base) if base is not None else new_seating()
+    for changes, held in decided.values():
         for change in changes:
             s = seating.sessions[change.session_id]
             match change:
                 case Seated():
-                    assert s.has_free_seat and not s.waiting, change
+                    assert s.has_free_seat, change
+                    assert not (fair and s.waiting), change
                 case Queued():
-                    assert s.waiting or not s.has_free_seat, change
+                    assert not fair or s.waiting or not s.has_free_seat or s.session_id in held
                 case Promoted(participant_id=p):
-                    assert s.has_free_seat and s.queue()[0] == p, change
+                    assert s.has_free_seat and p in s.waiting, change
+                    assert not fair or s.queue()[0] == p, change
             seating.apply(change)
     return seating
 
 
-def keeps_every_rule(seating: Seating) -> None:
+def keeps_every_rule(seating: Seating, held: set[str]) -> None:
+    """`held`: sessions where a queue beside a free seat waits for a confirmation."""
     for s in seating.sessions.values():
         assert s.capacity is None or len(s.seated) <= s.capacity, s.session_id
-        assert not (s.waiting and s.has_free_seat), f"{s.session_id}: a queue beside a free seat"
+        free_beside_queue = s.waiting and s.has_free_seat and s.session_id not in held
+        assert not free_beside_queue, f"{s.session_id}: a queue beside a free seat"
     for p in PARTICIPANTS:
         held = seating.seats_of(p)
         assert not any(x.overlaps(y) for i, x in enumerate(held) for y in held[i + 1 :]), p
@@ -152,10 +175,23 @@ def keeps_every_rule(seating: Seating) -> None:
 
 def without_tickets_to_come(seating: Seating) -> Seating:
     """next_ticket aside: an undone ticket that is not the last leaves a gap (harmless)."""
-    bare = copy.deepcopy(seating)
+    bare = without_holds(seating)
     for s in bare.sessions.values():
         s.next_ticket = 0
     return bare
+
+
+def without_holds(seating: Seating) -> Seating:
+    """What the log shows: seats held back for unconfirmed decisions are a gate's own."""
+    bare = copy.deepcopy(seating)
+    for s in bare.sessions.values():
+        s.held_back = 0
+    bare.busy, bare.stalled = {}, set()
+    return bare
+
+
+def held_sessions(decided: dict[str, Decided], pending: list[str]) -> set[str]:
+    return {sid for c in pending for sid in freed_seats(decided[c].changes)}
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -166,21 +202,38 @@ async def test_settled_holds_agree_and_undo_exactly(redis_gate: RedisGate, seed:
     gates: tuple[CapacityGate, CapacityGate] = (memory, redis_gate)
     for gate in gates:
         await gate.load(key, new_seating(), "open")
-    decided: dict[str, list[Change]] = {}  # the log to be: every decision not released
+    decided: dict[str, Decided] = {}  # the log to be: every decision not released
+    base = new_seating()  # what the log held at the last rebuild
     pending: list[str] = []
     outcomes: dict[str, int] = {}
+
+    async def fill(command_id: str) -> None:
+        """What the write path does after confirming a decision that gave seats back."""
+        held = frozenset(held_sessions(decided, pending))
+        filled = [list(await g.promote(key, command_id)) for g in gates]
+        assert filled[0] == filled[1], command_id
+        if filled[0]:
+            decided[command_id] = Decided(filled[0], held)
+            pending.append(command_id)
+
     for n in range(COMMANDS):
         command, command_id = random_command(rng), f"c{n}"
+        held = frozenset(held_sessions(decided, pending))
         first, second = [await decide(g, key, command_id, command) for g in gates]
         assert first == second, (n, command)
         if first[0] == "ok":
             assert isinstance(first[1], list)
-            decided[command_id] = first[1]
+            decided[command_id] = Decided(first[1], held)
             pending.append(command_id)
         while pending and rng.random() < 0.5:
             settled = pending.pop(rng.randrange(len(pending)))
             if rng.random() < 0.6:
-                assert [await g.confirm(key, settled) for g in gates] == [True, True]
+                confirmed = [await g.confirm(key, settled) for g in gates]
+                assert confirmed[0] == confirmed[1], (n, settled)
+                if confirmed[0] == "fill":
+                    await fill(f"{settled}-fill")
+                else:
+                    assert confirmed[0] == "confirmed"
                 continue
             before = await redis_gate.seating(key)
             released = [await g.release(key, settled) for g in gates]
@@ -188,23 +241,38 @@ async def test_settled_holds_agree_and_undo_exactly(redis_gate: RedisGate, seed:
             outcomes[released[0]] = outcomes.get(released[0], 0) + 1
             if released[0] == "undone":
                 del decided[settled]
-                log = fold(decided)
-                keeps_every_rule(log)
+                log = fold(decided, base)
                 now = await redis_gate.seating(key)
+                # A queue beside a free seat waits for a confirmation: a seat held back, or a
+                # head busy (stalled; the write path fills after an undo, as below).
+                keeps_every_rule(log, held_sessions(decided, pending) | now.stalled)
                 assert without_tickets_to_come(now) == without_tickets_to_come(log)
                 assert all(
                     now.sessions[s].next_ticket >= log.sessions[s].next_ticket for s in PROGRAMME
                 )
                 assert await memory.seating(key) == now
+                await fill(f"{settled}-undone")
             else:
                 assert released[0] == "dirty"
                 with pytest.raises(GateNotReady):
                     await redis_gate.seating(key)
-                # Not exact: here the append is taken to have gone through after all, so the
-                # log (`decided`) keeps it and the rebuild loads the state before the release.
-                assert fold(decided) == before
                 pending.clear()
+                if rng.random() < 0.3:
+                    # The append went through after all (a lost reply): the log (`decided`)
+                    # keeps it, and the rebuild loads the state before the release.
+                    assert fold(decided, base) == without_holds(before)
+                    rebuilt = without_holds(before)
+                else:
+                    # It failed: the log never gets it. Nothing decided since may depend on it,
+                    # so the log without it still folds and keeps capacity and times; first come
+                    # first served may bend (a queue entry made behind its seat: filled below).
+                    del decided[settled]
+                    rebuilt = fold(decided, base, fair=False)
+                    outcomes["dirty, append failed"] = outcomes.get("dirty, append failed", 0) + 1
+                    keeps_every_rule(rebuilt, set(rebuilt.sessions))
+                base, decided = rebuilt, {}
                 for gate in gates:
-                    await gate.load(key, before, "open")
+                    await gate.load(key, rebuilt, "open")
+                await fill(f"c{n}-rebuilt")
     assert await memory.seating(key) == await redis_gate.seating(key)
     assert outcomes  # each seed settles some holds either way

@@ -10,10 +10,12 @@ from typing import Any
 import asyncpg
 import pytest
 
+from registry.capacity.gate import DEFAULT_HOLD_TTL_MS, wall_clock_ms
 from registry.capacity.memory import MemoryGate
 from registry.domain import commands as cmd
 from registry.domain import programme as rules
 from registry.domain.events import ALL_EVENTS
+from registry.domain.seating import Seating
 from registry.domain.streams import event_key
 from registry.eventstore import (
     AppendResult,
@@ -24,9 +26,9 @@ from registry.eventstore import (
     StreamAppend,
 )
 from registry.eventstore.memory import MemoryEventStore
-from registry.handlers import programme, registration
-from registry.handlers.context import CommandContext
-from registry.handlers.gate_sync import GateKeeper
+from registry.handlers import programme, registration, upkeep
+from registry.handlers.context import Answer, CommandContext
+from registry.handlers.gate_sync import GateKeeper, rebuild
 
 AMS = dt.timezone(dt.timedelta(hours=1))
 
@@ -194,30 +196,25 @@ async def test_a_decision_of_a_gate_rebuilt_meanwhile_is_decided_again(keeper: G
         )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap (issue 4 note): a seat freed by a decision whose append later fails can be "
-    "taken by another decision that commits first; the fix is for the gate to count a released "
-    "seat until its release is confirmed",
-)
 async def test_a_seat_freed_by_a_failed_append_is_never_given_away(keeper: GateKeeper) -> None:
+    """Ann cancels; before her append is refused, dave asks for her seat and commits. The seat
+    was held back for ann's unconfirmed decision, so dave queued, and ann keeps her seat."""
     ann, dave = await participant(keeper, "ann"), await participant(keeper, "dave")
     await registration.sign_up(keeper, ctx("1"), "e", ann, cmd.SignUp(session_id="a"))
     store = keeper.store
     assert isinstance(store, FlakyStore)
     real_append = MemoryEventStore.append
     original = FlakyStore.append
-    dave_committed = False
+    dave_answer: Answer | None = None
 
     async def slow_then_refused(
         self: FlakyStore, appends: Sequence[StreamAppend], **kw: Any
     ) -> AppendResult:
-        # Ann's cancellation: the gate has freed her seat; dave signs up and commits before her
-        # append is refused by the database.
-        nonlocal dave_committed
-        if kw.get("command_id") == "cmd-2" and not dave_committed:
-            dave_committed = True
-            await registration.sign_up(keeper, ctx("3"), "e", dave, cmd.SignUp(session_id="a"))
+        nonlocal dave_answer
+        if kw.get("command_id") == "cmd-2" and dave_answer is None:
+            dave_answer, _ = await registration.sign_up(
+                keeper, ctx("3"), "e", dave, cmd.SignUp(session_id="a")
+            )
             raise InvalidAppend("refused by the database")
         return await real_append(self, appends, **kw)
 
@@ -227,9 +224,72 @@ async def test_a_seat_freed_by_a_failed_append_is_never_given_away(keeper: GateK
             await registration.cancel_sign_up(keeper, ctx("2"), "e", ann, "a")
     finally:
         FlakyStore.append = original  # type: ignore[method-assign]
-    seated = {
-        e.event.participant_id
-        for e in await store.read_streams("participant-acme:e:")
-        if type(e.event).__name__ == "SeatAssigned"
-    }
-    assert len(seated) <= 1, f"session a (1 seat) holds {sorted(seated)} in the log"
+    assert dave_answer is not None
+    assert dave_answer.body["status"] == "waitlisted"
+    key = event_key("acme", "e")
+    assert await keeper.gate.is_ready(key), "ann's cancellation is undone exactly"
+    log = await folded_log(keeper)
+    assert list(log.sessions["a"].seated) == [ann]
+    assert log.sessions["a"].queue() == [dave]
+    assert await keeper.gate.seating(key) == log
+
+
+async def test_a_seat_given_back_comes_free_on_confirmation_and_the_queue_gets_it(
+    keeper: GateKeeper,
+) -> None:
+    """The other way round: ann's cancellation commits after dave queued for her held-back seat;
+    confirming it gives the seat to the queue in a follow-up promotion, in the log too."""
+    ann, dave = await participant(keeper, "ann"), await participant(keeper, "dave")
+    await registration.sign_up(keeper, ctx("1"), "e", ann, cmd.SignUp(session_id="a"))
+    store = keeper.store
+    assert isinstance(store, FlakyStore)
+    real_append = MemoryEventStore.append
+    original = FlakyStore.append
+    queued_first = False
+
+    async def dave_first(
+        self: FlakyStore, appends: Sequence[StreamAppend], **kw: Any
+    ) -> AppendResult:
+        nonlocal queued_first
+        if kw.get("command_id") == "cmd-2" and not queued_first:
+            queued_first = True
+            answer, _ = await registration.sign_up(
+                keeper, ctx("3"), "e", dave, cmd.SignUp(session_id="a")
+            )
+            assert answer.body["status"] == "waitlisted"
+        return await real_append(self, appends, **kw)
+
+    FlakyStore.append = dave_first  # type: ignore[method-assign]
+    try:
+        answer, _ = await registration.cancel_sign_up(keeper, ctx("2"), "e", ann, "a")
+    finally:
+        FlakyStore.append = original  # type: ignore[method-assign]
+    assert answer.body["promoted"] == []  # nobody waited when ann left
+    log = await folded_log(keeper)
+    assert list(log.sessions["a"].seated) == [dave]
+    assert not log.sessions["a"].waiting
+    assert await keeper.gate.seating(event_key("acme", "e")) == log
+    dave_stream = await store.read_streams("participant-acme:e:dave")
+    [fill] = [e for e in dave_stream if e.type == "PromotedFromWaitlist"]
+    assert fill.metadata.causation_id == "cmd-2"
+
+
+async def test_a_rebuild_that_finds_a_free_seat_beside_a_queue_fills_it(keeper: GateKeeper) -> None:
+    """Ann's seat decision is lost (the process died before its append) after dave queued
+    behind it: the rebuild finds a free seat and a queue, and the reconciler promotes dave."""
+    ann, dave = await participant(keeper, "ann"), await participant(keeper, "dave")
+    key = event_key("acme", "e")
+    await keeper.gate.sign_up(key, "lost", ann, "a")  # decided, never appended
+    answer, _ = await registration.sign_up(keeper, ctx("1"), "e", dave, cmd.SignUp(session_id="a"))
+    assert answer.body["status"] == "waitlisted"
+    settled = await upkeep.reconcile(keeper, now_ms=wall_clock_ms() + DEFAULT_HOLD_TTL_MS + 1)
+    assert settled == 1
+    log = await folded_log(keeper)
+    assert list(log.sessions["a"].seated) == [dave]
+    assert await keeper.gate.seating(key) == log
+
+
+async def folded_log(keeper: GateKeeper) -> Seating:
+    """The seating the log holds (what a rebuild loads)."""
+    await rebuild(keeper.store, keeper.gate, "acme", "e")
+    return await keeper.gate.seating(event_key("acme", "e"))

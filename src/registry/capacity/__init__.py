@@ -4,11 +4,12 @@
 and `MemoryGate` is the reference it is held to (tests/contract/test_capacity_gate.py).
 """
 
-from registry.capacity.errors import CommandIdConflict, GateError, GateNotReady
+from registry.capacity.errors import CommandIdConflict, GateError, GateNotReady, ParticipantBusy
 from registry.capacity.gate import (
     DEFAULT_ANSWER_TTL_MS,
     DEFAULT_HOLD_TTL_MS,
     CapacityGate,
+    Decision,
     RegistrationState,
     ReleaseOutcome,
 )
@@ -20,9 +21,11 @@ __all__ = [
     "DEFAULT_HOLD_TTL_MS",
     "CapacityGate",
     "CommandIdConflict",
+    "Decision",
     "GateError",
     "GateNotReady",
     "MemoryGate",
+    "ParticipantBusy",
     "RedisGate",
     "RegistrationState",
     "ReleaseOutcome",

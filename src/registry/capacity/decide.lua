@@ -1,6 +1,7 @@
--- decide.lua: one decision (sign_up, leave, leave_all) as a hold, in one round trip.
+-- decide.lua: one decision (sign_up, leave, leave_all, promote) as a hold, in one round trip.
 -- Runs after state.lua, seating.lua and holds.lua.
--- KEYS: sentinel, dirty, registration, sessions, holds, hold_expiry, answers, version, then
+-- KEYS: the event's own (sentinel, dirty, registration, sessions, holds, hold_expiry, answers,
+--       version, busy, busy_by, stalled: redis_gate._EVENT_KEYS), then
 --       the keys of the sessions the command names and the participant's agenda (declared for
 --       routing and review; the scripts derive the same names, see state.lua).
 -- ARGV: operation, command id, now (ms), hold ttl (ms), participant, session, replaces ('' for
@@ -22,6 +23,10 @@ if replay then return replay end
 forget_answers(now)
 
 local err
+if op ~= 'promote' then
+  err = busy_error(p, command)
+  if err then return cjson.encode({err = err}) end
+end
 if op == 'sign_up' then
   local target
   err, target = sign_up_ids(p, sid, replaces)
@@ -41,6 +46,10 @@ elseif op == 'leave' then
   err = leave(p, sid, 'cancelled')
 elseif op == 'leave_all' then
   err = leave_all(p)
+elseif op == 'promote' then
+  -- Whatever the registration state, as the cascade of a leave; nothing held when nothing moved.
+  err = fill_free_seats()
+  if #CHANGES == 0 then return answer(nil, nil) end
 else
   return redis.error_reply('unknown operation ' .. op)
 end

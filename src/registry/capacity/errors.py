@@ -24,3 +24,13 @@ class CommandIdConflict(GateError):
         super().__init__(f"command id {command_id} was used for another command in {event_key}")
         self.event_key = event_key
         self.command_id = command_id
+
+
+class ParticipantBusy(GateError):
+    """A decision about this participant is not in the log yet (its append is in flight): a
+    decision on top of it could follow from facts the log never gets. Try again in a moment."""
+
+    def __init__(self, event_key: str, participant_id: str) -> None:
+        super().__init__(f"participant {participant_id} of {event_key} has a decision in flight")
+        self.event_key = event_key
+        self.participant_id = participant_id

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterable
 from typing import Final, Literal, Protocol
 
-from registry.capacity.errors import CommandIdConflict, GateNotReady
+from registry.capacity.errors import CommandIdConflict, GateNotReady, ParticipantBusy
 from registry.domain.seating import Change, Seating
 
 __all__ = [
@@ -23,10 +23,13 @@ __all__ = [
     "DEFAULT_HOLD_TTL_MS",
     "CapacityGate",
     "CommandIdConflict",
+    "ConfirmOutcome",
     "Decision",
     "GateNotReady",
+    "ParticipantBusy",
     "RegistrationState",
     "ReleaseOutcome",
+    "hold_group",
     "wall_clock_ms",
 ]
 
@@ -36,6 +39,10 @@ RegistrationState = Literal["open", "closed", "cancelled"]
 #: ready), found it confirmed already (the append committed: nothing is undone), or knew no
 #: hold by that command id (released before, never decided, or lost with the gate's data).
 ReleaseOutcome = Literal["undone", "dirty", "confirmed", "unknown"]
+
+#: What `confirm` did: confirmed the hold now ("fill": and `promote` is due, Seating.hand_over),
+#: found it confirmed before, or knew no hold by that command id.
+ConfirmOutcome = Literal["confirmed", "fill", "settled", "unknown"]
 
 #: How long a decision is held before the reconciler settles it from the log (DESIGN.md).
 DEFAULT_HOLD_TTL_MS: Final = 30_000
@@ -72,6 +79,13 @@ class Decision(list[Change]):
         return list(self)
 
 
+def hold_group(command_id: str) -> str:
+    """Holds of one command share a group: "<command id>#<n>" for the n-th decision of a
+    command that makes several (a whole registration form, handlers/registration.py). A
+    participant busy with a hold of the same group may be decided on again."""
+    return command_id.partition("#")[0]
+
+
 def wall_clock_ms() -> int:
     """Hold expiries are wall-clock milliseconds, comparable across API processes."""
     return time.time_ns() // 1_000_000
@@ -102,28 +116,38 @@ class CapacityGate(Protocol):
     ) -> Decision:
         """Seating.sign_up as a hold. Refusals, first match wins (API.md): UnknownId,
         InvalidCommand (`replaces` not held), EventCancelled, RegistrationClosed,
-        SessionCancelled, AlreadySignedUp, TimeConflict, SessionFull. Raises GateNotReady and
-        CommandIdConflict before any of them."""
+        SessionCancelled, AlreadySignedUp, TimeConflict, SessionFull. Raises GateNotReady,
+        CommandIdConflict and ParticipantBusy (busy with a hold of another group, Seating.busy)
+        before any of them."""
         ...
 
     async def leave(
         self, event_key: str, command_id: str, participant_id: str, session_id: str
     ) -> Decision:
         """Seating.leave as a hold (allowed whatever the registration state). Raises UnknownId,
-        NotSignedUp."""
+        NotSignedUp; and the errors of the gate as sign_up."""
         ...
 
     async def leave_all(self, event_key: str, command_id: str, participant_id: str) -> Decision:
-        """Seating.leave_all as a hold (allowed whatever the registration state)."""
+        """Seating.leave_all as a hold (allowed whatever the registration state); the errors of
+        the gate as sign_up."""
         ...
 
-    async def confirm(self, event_key: str, command_id: str) -> bool:
-        """The append committed: drop the hold and keep its answer for late twins. True when a
-        held decision was confirmed now."""
+    async def promote(self, event_key: str, command_id: str) -> Decision:
+        """Seating.fill_free_seats as a hold: promote queue heads into seats that are free (a
+        confirmed decision gave one back while a queue formed, or a rebuild found one). Empty,
+        and nothing held, when no seat is free beside a queue. Raises GateNotReady,
+        CommandIdConflict."""
+        ...
+
+    async def confirm(self, event_key: str, command_id: str) -> ConfirmOutcome:
+        """The append committed: drop the hold, give back what the decision kept (seats held
+        back, people busy: Seating.hand_over) and keep its answer for late twins."""
         ...
 
     async def release(self, event_key: str, command_id: str) -> ReleaseOutcome:
-        """The append failed (or the reconciler found no such command in the log)."""
+        """The append failed (or the reconciler found no such command in the log): undo the
+        decision if that is exact, else mark the event dirty."""
         ...
 
     async def expired_holds(self, event_key: str, now_ms: int) -> list[str]:

@@ -17,9 +17,14 @@
 --   Seated     nobody queued in that session since (max_queue below the ticket): a later
 --              sign-up that queued would have been seated without this seat
 --   Queued     the entry is still there: behind it nobody's fate depended on it
---   Released   no seat given in that session since (seat_seq unchanged): nobody took the seat
+--   Released   the holder has no place there again (the seat was held back and they were
+--              busy, withhold below: nobody can have taken it)
 --   Dequeued   no seat given since to a later ticket (max_seat below the ticket) and no free
 --              seat now: with the entry back, the queue is what it would have been
+-- Until a decision is confirmed or undone, nothing may be decided on top of it (Seating.withhold,
+-- whose docstring says why): the seats it gave back count in the session's `held`, and the
+-- people it touched are `busy` (their next command is refused for a moment, a cascade stops at
+-- them and the session is `stalled` until `promote`).
 -- Anything else (a promotion cascade above all) marks the event dirty: the caller rebuilds its
 -- keys from the log before admitting more sign-ups. max_queue, max_seat and seat_seq are
 -- high-water marks, never lowered: a stale one can only turn an undo into a rebuild.
@@ -65,6 +70,71 @@ local function version(p)
   return tonumber(redis.call('HGET', key('version'), p) or '0')
 end
 
+-- Seats a decision gave back and did not give again, per session (seating.freed_seats).
+local function freed_seats(changes)
+  local freed = {}
+  for _, c in ipairs(changes or {}) do
+    if c.k == 'Released' then
+      freed[c.s] = (freed[c.s] or 0) + 1
+    elseif c.k == 'Seated' or c.k == 'Promoted' then
+      freed[c.s] = (freed[c.s] or 0) - 1
+    end
+  end
+  return freed
+end
+
+-- The participants the changes are about, each once (seating.touched).
+local function touched(changes)
+  local seen, out = {}, {}
+  for _, c in ipairs(changes or {}) do
+    if not seen[c.p] then seen[c.p] = true; out[#out + 1] = c.p end
+  end
+  return out
+end
+
+-- Holds of one command share a group: the command id up to '#' (gate.hold_group).
+local function hold_group(command) return string.match(command, '^[^#]*') end
+
+-- Seating.withhold: a decision not yet in the log keeps what it freed from everyone else and
+-- makes the people it touched busy.
+local function withhold(changes, command)
+  for sid, seats in pairs(freed_seats(changes)) do
+    if seats > 0 then redis.call('HINCRBY', key('session', sid), 'held', seats) end
+  end
+  for _, p in ipairs(touched(changes)) do
+    redis.call('HINCRBY', key('busy'), p, 1)
+    redis.call('HSET', key('busy_by'), p, hold_group(command))
+  end
+end
+
+-- Seating.hand_over: the decision was confirmed (or is being undone); give back what it kept.
+-- True when `promote` is due (a seat it gave back is free beside a queue, or a session stalled).
+local function hand_over(changes)
+  local fill = false
+  for sid, seats in pairs(freed_seats(changes)) do
+    if seats > 0 then
+      redis.call('HSET', key('session', sid), 'held', int(math.max(0, counter(sid, 'held') - seats)))
+      local s = session(sid)
+      if s.state == 'open' and has_free_seat(s) and has_queue(sid) then fill = true end
+    end
+  end
+  for _, p in ipairs(touched(changes)) do
+    if redis.call('HINCRBY', key('busy'), p, -1) <= 0 then
+      redis.call('HDEL', key('busy'), p)
+      redis.call('HDEL', key('busy_by'), p)
+    end
+  end
+  return fill or redis.call('SCARD', key('stalled')) > 0
+end
+
+-- ParticipantBusy for a command about `p` while a hold of another group touched them.
+local function busy_error(p, command)
+  if is_busy(p) and redis.call('HGET', key('busy_by'), p) ~= hold_group(command) then
+    return {kind = 'ParticipantBusy', participant = p}
+  end
+  return nil
+end
+
 -- The undo steps of this decision's CHANGES, or nil when a promotion makes it inexact.
 local function undo_steps()
   local steps = {}
@@ -73,7 +143,7 @@ local function undo_steps()
     local x = EXTRA[i] or {}
     local step = {k = c.k, s = c.s, t = c.t or x.t}
     if c.k == 'Released' then
-      step.q, step.ss = x.q, counter(c.s, 'seat_seq')
+      step.q = x.q
     elseif c.k == 'Dequeued' then
       step.r = x.r
     end
@@ -90,6 +160,7 @@ local function hold(command, fingerprint, p, expires)
   }
   redis.call('HSET', key('holds'), command, cjson.encode(rec))
   redis.call('ZADD', key('hold_expiry'), int(expires), command)
+  withhold(CHANGES, command)
 end
 
 local function undoable(p, step)
@@ -100,7 +171,6 @@ local function undoable(p, step)
     return wait_ticket(p, step.s) == step.t
   elseif step.k == 'Released' then
     return not seat_ticket(p, step.s) and not wait_ticket(p, step.s)
-      and counter(step.s, 'seat_seq') == step.ss
   end -- Dequeued
   return s.state == 'open' and not seat_ticket(p, step.s) and not wait_ticket(p, step.s)
     and counter(step.s, 'max_seat') < step.t and not has_free_seat(s)
@@ -120,6 +190,7 @@ local function undo(rec)
   for _, step in ipairs(steps) do
     if not undoable(rec.p, step) then return false end
   end
+  hand_over(rec.c)
   for i = #steps, 1, -1 do
     local step = steps[i]
     if step.k == 'Seated' then

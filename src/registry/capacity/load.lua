@@ -1,9 +1,10 @@
 -- load.lua: replace everything the gate holds for one event (the rebuild from the log).
--- Runs after state.lua. KEYS as decide.lua (the first eight).
+-- Runs after state.lua. KEYS as decide.lua (the event's own).
 -- ARGV: JSON {registration, epoch, sessions = [{id, start, stop, cap, wl, state, merged?,
 --       next, seated = [{p, t}, ...] in seat order, waiting = [{p, t, r?}, ...]}]}.
--- Clears holds, confirmed answers and the dirty mark; sets the sentinel last, holding the
--- epoch of the rebuild (the store's gate fence), which every decision reports.
+-- Clears holds (and what they held back), confirmed answers and the dirty mark; sets the
+-- sentinel last, holding the epoch of the rebuild (the store's gate fence), which every
+-- decision reports.
 
 local data = cjson.decode(ARGV[1])
 
@@ -19,7 +20,8 @@ for _, sid in ipairs(redis.call('SMEMBERS', key('sessions'))) do
     key('wait', sid), key('replaces', sid))
 end
 redis.call('DEL', key('sessions'), key('holds'), key('hold_expiry'), key('answers'),
-  key('version'), key('dirty'), key('registration'), key('sentinel'))
+  key('version'), key('dirty'), key('registration'), key('sentinel'), key('busy'),
+  key('busy_by'), key('stalled'))
 
 for _, s in ipairs(data.sessions or {}) do
   local sid = s.id

@@ -32,7 +32,6 @@ class Step:
     session_id: str
     ticket: int
     seq: int = 0  # Released: the seat's place in the seat order
-    seat_seq: int = 0  # Released: the session's seat count-up right after the decision
     replaces: str | None = None  # Dequeued: the entry's `replaces`
 
 
@@ -99,7 +98,7 @@ class Marks:
                     steps.append(Step("Queued", sid, t))
                 case Released():
                     ticket, seq = before.seats[sid]
-                    steps.append(Step("Released", sid, ticket, seq, self.seat_seq.get(sid, 0)))
+                    steps.append(Step("Released", sid, ticket, seq))
                 case Dequeued():
                     entry = before.waits[sid]
                     steps.append(Step("Dequeued", sid, entry.ticket, replaces=entry.replaces))
@@ -122,11 +121,9 @@ def undoable(seating: Seating, marks: Marks, participant_id: str, step: Step) ->
             entry = s.waiting.get(p)
             return entry is not None and entry.ticket == t
         case "Released":
-            return (
-                p not in s.seated
-                and p not in s.waiting
-                and marks.seat_seq.get(s.session_id, 0) == step.seat_seq
-            )
+            # The seat was held back and its holder kept busy (Seating.withhold): nobody else
+            # can have taken it, and they cannot have taken another place here.
+            return p not in s.seated and p not in s.waiting
     return (
         s.state == "open"
         and p not in s.seated

@@ -12,18 +12,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from registry.capacity import wire
-from registry.capacity.errors import CommandIdConflict, GateNotReady
+from registry.capacity.errors import CommandIdConflict, GateNotReady, ParticipantBusy
 from registry.capacity.gate import (
     DEFAULT_ANSWER_TTL_MS,
     DEFAULT_HOLD_TTL_MS,
+    ConfirmOutcome,
     Decision,
     RegistrationState,
     ReleaseOutcome,
+    hold_group,
     wall_clock_ms,
 )
 from registry.capacity.marks import Before, Marks, Step, undo, undoable
 from registry.domain.errors import EventCancelled, InvalidCommand, RegistrationClosed
-from registry.domain.seating import Change, Queued, Seating
+from registry.domain.seating import Change, Queued, Seating, touched
 
 Fingerprint = tuple[str, str, str, str]
 
@@ -47,6 +49,8 @@ class _Event:
     epoch: int
     dirty: bool = False
     holds: dict[str, _Hold] = field(default_factory=dict)
+    #: Participant -> the hold group that made them busy (Seating.busy, gate.hold_group).
+    busy_by: dict[str, str] = field(default_factory=dict)
 
 
 class MemoryGate:
@@ -88,6 +92,7 @@ class MemoryGate:
         fingerprint = ("sign_up", participant_id, session_id, replaces or "")
         if (held := self._replay(event_key, event, command_id, fingerprint)) is not None:
             return held
+        self._not_busy(event_key, event, command_id, participant_id)
         seating = event.seating
         # The 422s first, in Seating.sign_up's order, then the registration state: API.md puts
         # unknown ids inside the body before event-cancelled and registration-closed.
@@ -115,6 +120,7 @@ class MemoryGate:
         fingerprint = ("leave", participant_id, session_id, "")
         if (held := self._replay(event_key, event, command_id, fingerprint)) is not None:
             return held
+        self._not_busy(event_key, event, command_id, participant_id)
         before = event.marks.before(event.seating, participant_id)
         changes = event.seating.leave(participant_id, session_id)
         return self._hold(event, command_id, fingerprint, participant_id, changes, before)
@@ -124,9 +130,29 @@ class MemoryGate:
         fingerprint = ("leave_all", participant_id, "", "")
         if (held := self._replay(event_key, event, command_id, fingerprint)) is not None:
             return held
+        self._not_busy(event_key, event, command_id, participant_id)
         before = event.marks.before(event.seating, participant_id)
         changes = event.seating.leave_all(participant_id)
         return self._hold(event, command_id, fingerprint, participant_id, changes, before)
+
+    async def promote(self, event_key: str, command_id: str) -> Decision:
+        event = self._ready(event_key)
+        fingerprint = ("promote", "", "", "")
+        if (held := self._replay(event_key, event, command_id, fingerprint)) is not None:
+            return held
+        before = event.marks.before(event.seating, "")
+        changes = event.seating.fill_free_seats()
+        if not changes:
+            return _decision(event, changes)
+        return self._hold(event, command_id, fingerprint, "", changes, before)
+
+    def _not_busy(
+        self, event_key: str, event: _Event, command_id: str, participant_id: str
+    ) -> None:
+        if participant_id in event.seating.busy and event.busy_by.get(participant_id) != hold_group(
+            command_id
+        ):
+            raise ParticipantBusy(event_key, participant_id)
 
     def _replay(
         self, event_key: str, event: _Event, command_id: str, fingerprint: Fingerprint
@@ -151,6 +177,9 @@ class MemoryGate:
         before: Before,
     ) -> Decision:
         event.marks.track(changes)
+        event.seating.withhold(changes)
+        for touched_id in touched(changes):
+            event.busy_by[touched_id] = hold_group(command_id)
         event.holds[command_id] = _Hold(
             fingerprint=fingerprint,
             participant_id=participant_id,
@@ -163,14 +192,23 @@ class MemoryGate:
 
     # -- holds ------------------------------------------------------------------------------
 
-    async def confirm(self, event_key: str, command_id: str) -> bool:
+    async def confirm(self, event_key: str, command_id: str) -> ConfirmOutcome:
         event = self._events.get(event_key)
         hold = event.holds.get(command_id) if event else None
-        if hold is None or hold.kept_until is not None:
-            return False
+        if event is None or hold is None:
+            return "unknown"
+        if hold.kept_until is not None:
+            return "settled"
         hold.kept_until = self._clock() + self._answer_ttl_ms
         hold.steps = None
-        return True
+        return "fill" if self._hand_over(event, hold) else "confirmed"
+
+    def _hand_over(self, event: _Event, hold: _Hold) -> bool:
+        fill = event.seating.hand_over(hold.changes)
+        for touched_id in touched(hold.changes):
+            if touched_id not in event.seating.busy:
+                event.busy_by.pop(touched_id, None)
+        return fill
 
     async def release(self, event_key: str, command_id: str) -> ReleaseOutcome:
         event = self._events.get(event_key)
@@ -188,6 +226,7 @@ class MemoryGate:
             and marks.version.get(p, 0) == hold.version
             and all(undoable(event.seating, marks, p, step) for step in steps)
         ):
+            self._hand_over(event, hold)
             undo(event.seating, marks, p, steps)
             return "undone"
         event.dirty = True
@@ -212,6 +251,9 @@ class MemoryGate:
         for session in seating.sessions.values():
             wire.to_wire(session)  # refuses what RedisGate cannot hold (times without offsets)
         mine = copy.deepcopy(seating)
+        for session in mine.sessions.values():  # what holds kept went with the holds
+            session.held_back = 0
+        mine.busy, mine.stalled = {}, set()
         self._events[event_key] = _Event(mine, registration, Marks.of(mine), epoch)
 
     async def set_registration(self, event_key: str, state: RegistrationState) -> None:

@@ -29,6 +29,7 @@ from registry.capacity.errors import GateNotReady
 from registry.capacity.gate import (
     DEFAULT_ANSWER_TTL_MS,
     DEFAULT_HOLD_TTL_MS,
+    ConfirmOutcome,
     Decision,
     RegistrationState,
     ReleaseOutcome,
@@ -48,6 +49,9 @@ _EVENT_KEYS = (
     "hold_expiry",
     "answers",
     "version",
+    "busy",
+    "busy_by",
+    "stalled",
 )
 _SESSION_KEYS = ("session", "seated", "seat_order", "wait", "replaces")
 
@@ -61,6 +65,12 @@ _SCRIPTS = {
 }
 
 
+_CONFIRM_OUTCOMES: dict[str, ConfirmOutcome] = {
+    "confirmed": "confirmed",
+    "fill": "fill",
+    "settled": "settled",
+    "unknown": "unknown",
+}
 _RELEASE_OUTCOMES: dict[str, ReleaseOutcome] = {
     "undone": "undone",
     "dirty": "dirty",
@@ -183,14 +193,20 @@ class RedisGate:
     async def leave_all(self, event_key: str, command_id: str, participant_id: str) -> Decision:
         return await self._decide(event_key, "leave_all", command_id, participant_id)
 
+    async def promote(self, event_key: str, command_id: str) -> Decision:
+        return await self._decide(event_key, "promote", command_id, "")
+
     # -- holds ------------------------------------------------------------------------------
 
     async def _settle(self, event_key: str, op: str, command_id: str) -> str:
         args = [op, command_id, str(self._clock()), str(self._answer_ttl_ms)]
         return await self._run("settle", event_key, self._keys(event_key), args)
 
-    async def confirm(self, event_key: str, command_id: str) -> bool:
-        return await self._settle(event_key, "confirm", command_id) == "confirmed"
+    async def confirm(self, event_key: str, command_id: str) -> ConfirmOutcome:
+        outcome = await self._settle(event_key, "confirm", command_id)
+        if outcome not in _CONFIRM_OUTCOMES:
+            raise ValueError(f"the gate answered an unknown confirm outcome: {outcome}")
+        return _CONFIRM_OUTCOMES[outcome]
 
     async def release(self, event_key: str, command_id: str) -> ReleaseOutcome:
         outcome = await self._settle(event_key, "release", command_id)
@@ -246,4 +262,7 @@ class RedisGate:
         )
         if not snapshot.sentinel or snapshot.dirty:
             raise GateNotReady(event_key)
-        return wire.to_seating(snapshot.sessions)
+        seating = wire.to_seating(snapshot.sessions)
+        seating.busy = {entry.p: entry.n for entry in snapshot.busy}
+        seating.stalled = set(snapshot.stalled)
+        return seating

@@ -1,5 +1,5 @@
 -- registration.lua: registration opened or closed, or the event cancelled. Runs after
--- state.lua, seating.lua and holds.lua. KEYS as decide.lua (the first eight).
+-- state.lua, seating.lua and holds.lua. KEYS as decide.lua (the event's own).
 -- ARGV: open | closed | cancelled. Returns 'OK', or 'NOTREADY' (the gate must be rebuilt; the
 -- rebuild reads the registration state from the log).
 

@@ -23,6 +23,11 @@ local function fill(sid)
   while s.state == 'open' and has_free_seat(s) do
     local head = queue_head(sid)
     if not head then return end
+    if is_busy(head) then
+      -- Their last decision is not in the log yet: the session waits until it is settled.
+      redis.call('SADD', key('stalled'), sid)
+      return
+    end
     local released = fallbacks(head, sid, named_by(head, sid))
     local ticket = wait_ticket(head, sid)
     drop_entry(head, sid)
@@ -109,6 +114,16 @@ local function leave(p, sid, reason)
     return nil
   end
   return {kind = 'NotSignedUp', participant = p, session = sid}
+end
+
+-- Seating.fill_free_seats: fill every free seat beside a queue, earliest session first.
+local function fill_free_seats()
+  redis.call('DEL', key('stalled'))
+  local all = {}
+  for _, sid in ipairs(redis.call('SMEMBERS', key('sessions'))) do all[#all + 1] = session(sid) end
+  table.sort(all, chronological)
+  for _, s in ipairs(all) do fill(s.id) end
+  return nil
 end
 
 -- Seating.leave_all: every waitlist entry first (so none is promoted), then every seat,

@@ -1,7 +1,8 @@
 -- settle.lua: confirm or release a hold (holds.lua). Runs after state.lua, seating.lua and
--- holds.lua. KEYS as decide.lua (the first eight). ARGV: 'confirm' | 'release', command id,
+-- holds.lua. KEYS as decide.lua (the event's own). ARGV: 'confirm' | 'release', command id,
 -- now (ms), how long a confirmed answer is kept (ms).
--- Returns confirm: 'confirmed' | 'settled' (already confirmed) | 'unknown';
+-- Returns confirm: 'confirmed' | 'fill' (confirmed, and promote is due: holds.lua hand_over) |
+--                  'settled' (already confirmed) | 'unknown';
 --         release: 'undone' | 'dirty' | 'confirmed' (already; nothing undone) | 'unknown'.
 
 local op, command, now, keep = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -12,9 +13,11 @@ local rec = cjson.decode(raw)
 if op == 'confirm' then
   if rec.st == 'done' then return 'settled' end
   rec.st, rec.u = 'done', nil
+  local fill = hand_over(rec.c)
   redis.call('HSET', key('holds'), command, cjson.encode(rec))
   redis.call('ZREM', key('hold_expiry'), command)
   redis.call('ZADD', key('answers'), int(now + keep), command)
+  if fill then return 'fill' end
   return 'confirmed'
 end
 

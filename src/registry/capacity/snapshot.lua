@@ -1,6 +1,6 @@
 -- snapshot.lua: everything the gate holds for one event, read at one moment (tests and the
 -- verification compare it with the reference). Runs after state.lua. KEYS as decide.lua (the
--- first eight). Returns JSON {sentinel, dirty, registration, sessions = [...]} in load.lua's
+-- event's own). Returns JSON {sentinel, dirty, registration, sessions = [...]} in load.lua's
 -- shape, seats in seat order and the queue in ticket order.
 
 local out = {
@@ -29,7 +29,13 @@ for _, sid in ipairs(redis.call('SMEMBERS', key('sessions'))) do
     waiting[#waiting + 1] = {p = p, t = tonumber(queue[i + 1]), r = named_by(p, sid)}
   end
   s.waiting = none_if_empty(waiting)
+  s.held = counter(sid, 'held')
   sessions[#sessions + 1] = s
 end
 out.sessions = none_if_empty(sessions)
+local busy = redis.call('HGETALL', key('busy'))
+local pairs_out = {}
+for i = 1, #busy, 2 do pairs_out[#pairs_out + 1] = {p = busy[i], n = tonumber(busy[i + 1])} end
+out.busy = none_if_empty(pairs_out)
+out.stalled = none_if_empty(redis.call('SMEMBERS', key('stalled')))
 return cjson.encode(out)

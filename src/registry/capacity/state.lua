@@ -18,12 +18,16 @@
 --   sessions                 set of session ids
 --   session:<sid>            hash: start, stop (epoch ms), cap (-1: unlimited), wl (1/0),
 --                            state, merged, next_ticket, and the gate's own counters seat_seq,
---                            max_seat, max_queue (see holds.lua)
+--                            max_seat, max_queue (see holds.lua), and held: seats given back
+--                            by decisions not yet confirmed (Seating.held_back)
 --   seated:<sid>             hash participant -> ticket
 --   seat_order:<sid>         zset participant -> seat_seq when seated (the order seats were given)
 --   wait:<sid>               zset participant -> ticket (the queue)
 --   replaces:<sid>           hash participant -> session the entry's `replaces` names
 --   agenda:<participant>     hash session -> "s" (a seat) | "w" (a waitlist entry)
+--   busy                     hash participant -> count of unconfirmed decisions about them
+--   busy_by                  hash participant -> the hold group that made them busy
+--   stalled                  set of sessions whose filling stopped at a busy queue head
 --   version                  hash participant -> count of changes to their agenda
 --   holds                    hash command id -> JSON record (holds.lua)
 --   hold_expiry              zset command id -> expiry (ms) of holds not yet settled
@@ -79,10 +83,6 @@ local function chronological(a, b)
   return bytes_lt(a.id, b.id)
 end
 
-local function counter(sid, name)
-  return tonumber(redis.call('HGET', key('session', sid), name) or '0')
-end
-
 local function seat_ticket(p, sid)
   local t = redis.call('HGET', key('seated', sid), p)
   return t and tonumber(t) or nil
@@ -97,35 +97,37 @@ local function named_by(p, sid)
   return redis.call('HGET', key('replaces', sid), p) or nil
 end
 
+local function counter(sid, name)
+  return tonumber(redis.call('HGET', key('session', sid), name) or '0')
+end
+
+-- Seats held back for unconfirmed decisions are not free (Seating.has_free_seat).
 local function has_free_seat(s)
-  return s.cap < 0 or redis.call('HLEN', key('seated', s.id)) < s.cap
+  return s.cap < 0 or redis.call('HLEN', key('seated', s.id)) + counter(s.id, 'held') < s.cap
 end
 
 local function has_queue(sid) return redis.call('ZCARD', key('wait', sid)) > 0 end
 
 local function queue_head(sid) return redis.call('ZRANGE', key('wait', sid), 0, 0)[1] end
 
--- The sessions in which `p` holds a seat, earliest first (Seating.seats_of).
-local function seats_of(p)
+-- The sessions of `p`'s agenda marked `mark`, earliest first.
+local function agenda_of(p, mark)
   local agenda = redis.call('HGETALL', key('agenda', p))
-  local held = {}
+  local found = {}
   for i = 1, #agenda, 2 do
-    if agenda[i + 1] == 's' then held[#held + 1] = session(agenda[i]) end
+    if agenda[i + 1] == mark then found[#found + 1] = session(agenda[i]) end
   end
-  table.sort(held, chronological)
-  return held
+  table.sort(found, chronological)
+  return found
 end
 
+-- The sessions in which `p` holds a seat, earliest first (Seating.seats_of).
+local function seats_of(p) return agenda_of(p, 's') end
+
 -- The sessions in whose queue `p` waits, earliest first (Seating.waits_of).
-local function waits_of(p)
-  local agenda = redis.call('HGETALL', key('agenda', p))
-  local waits = {}
-  for i = 1, #agenda, 2 do
-    if agenda[i + 1] == 'w' then waits[#waits + 1] = session(agenda[i]) end
-  end
-  table.sort(waits, chronological)
-  return waits
-end
+local function waits_of(p) return agenda_of(p, 'w') end
+
+local function is_busy(p) return redis.call('HEXISTS', key('busy'), p) == 1 end
 
 local function take_ticket(sid)
   return redis.call('HINCRBY', key('session', sid), 'next_ticket', 1) - 1

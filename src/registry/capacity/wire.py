@@ -12,7 +12,7 @@ from typing import Literal
 
 import msgspec
 
-from registry.capacity.errors import CommandIdConflict, GateNotReady
+from registry.capacity.errors import CommandIdConflict, GateNotReady, ParticipantBusy
 from registry.domain.errors import (
     AlreadySignedUp,
     EventCancelled,
@@ -118,6 +118,7 @@ class WireSession(msgspec.Struct, omit_defaults=True, kw_only=True):
     next: int
     seated: list[WireSeat] = msgspec.field(default_factory=list)
     waiting: list[WireEntry] = msgspec.field(default_factory=list)
+    held: int = 0  # seats held back for unconfirmed decisions: in snapshots only (load clears)
 
 
 class WireLoad(msgspec.Struct, kw_only=True):
@@ -126,11 +127,18 @@ class WireLoad(msgspec.Struct, kw_only=True):
     sessions: list[WireSession]
 
 
+class WireBusy(msgspec.Struct, kw_only=True):
+    p: str
+    n: int
+
+
 class WireSnapshot(msgspec.Struct, kw_only=True):
     sentinel: bool
     dirty: bool
     registration: str | None = None
     sessions: list[WireSession] = msgspec.field(default_factory=list)
+    busy: list[WireBusy] = msgspec.field(default_factory=list)
+    stalled: list[str] = msgspec.field(default_factory=list)
 
 
 _REPLY = msgspec.json.Decoder(Reply)
@@ -194,6 +202,8 @@ def to_exception(error: WireError, event_key: str) -> Exception:
             return SessionFull(error.session)
         case "NotSignedUp":
             return NotSignedUp(error.participant, error.session)
+        case "ParticipantBusy":
+            return ParticipantBusy(event_key, error.participant)
     raise ValueError(f"the gate answered an unknown refusal: {error.kind}")
 
 
@@ -248,6 +258,7 @@ def from_wire(session: WireSession) -> SessionSeats:
         seated={seat.p: seat.t for seat in session.seated},
         waiting={entry.p: Waiting(entry.t, entry.r) for entry in session.waiting},
         next_ticket=session.next,
+        held_back=session.held,
     )
 
 

@@ -14,6 +14,14 @@ Rules (DESIGN.md section 1, API.md "Sign-up rules"):
 - When a seat frees (and the session is not over capacity), the queue's head is promoted at once;
   the promotion releases the participant's fallback seats, and each release promotes its own
   queue in turn. Every promotion consumes a queue entry, so the cascade ends.
+- Nothing decided on top of an unconfirmed decision may depend on it (`withhold`, `hand_over`):
+  the gate decides before the append commits, and an append can fail. A seat given back by a
+  decision not yet in the log stays taken for everyone else (`held_back`), and the people it
+  touched are `busy`: the gate refuses their next command for a moment, and a cascade stops at a
+  busy queue head (the session is `stalled`). So a failed append never leaves the log over
+  capacity, nor with facts about someone that follow from facts the log never got. Inside one
+  decision a freed seat is used at once (the cascade): its facts are appended together or not at
+  all. What comes free on confirmation beside a queue is filled by `fill_free_seats`.
 
 Each operation mutates the state and returns what happened as a list of `Change`s, one per fact,
 in order. Folding those changes into a copy of the state taken before gives the state after: the
@@ -22,7 +30,7 @@ property the event log relies on (tests/unit/test_seating.py checks it).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -106,6 +114,8 @@ class SessionSeats:
     #: participant -> entry; the queue's order is by ticket.
     waiting: dict[str, Waiting] = field(default_factory=dict)
     next_ticket: int = 1
+    #: Seats given back by decisions not yet confirmed: not free for anyone else (see `withhold`).
+    held_back: int = 0
 
     def overlaps(self, other: SessionSeats) -> bool:
         return self.starts_at < other.ends_at and other.starts_at < self.ends_at
@@ -116,7 +126,7 @@ class SessionSeats:
 
     @property
     def has_free_seat(self) -> bool:
-        return self.capacity is None or len(self.seated) < self.capacity
+        return self.capacity is None or len(self.seated) + self.held_back < self.capacity
 
     def queue(self) -> list[str]:
         return sorted(self.waiting, key=lambda p: self.waiting[p].ticket)
@@ -134,6 +144,11 @@ class SessionSeats:
 @dataclass
 class Seating:
     sessions: dict[str, SessionSeats] = field(default_factory=dict)
+    #: Participant -> how many unconfirmed decisions touched them (see `withhold`).
+    busy: dict[str, int] = field(default_factory=dict)
+    #: Sessions whose filling stopped at a busy queue head: `fill_free_seats` is due once the
+    #: decisions that made the head busy are settled.
+    stalled: set[str] = field(default_factory=set)
 
     # -- questions ---------------------------------------------------------------------------
 
@@ -239,6 +254,43 @@ class Seating:
             changes += self._fill(session_id)
         return changes
 
+    def fill_free_seats(self) -> list[Change]:
+        """Fill every free seat that has a queue, earliest session first (after a seat held back
+        came free, a busy head was settled, or a rebuild found a free seat beside a queue)."""
+        self.stalled.clear()
+        return self.promote_where_free(
+            s.session_id for s in sorted(self.sessions.values(), key=_chronological)
+        )
+
+    # -- what an unconfirmed decision freed ----------------------------------------------------
+
+    def withhold(self, changes: Sequence[Change]) -> None:
+        """A decision was made and is not yet in the log: keep the seats it gave back from
+        everyone else, and mark the people it touched busy."""
+        for session_id, seats in freed_seats(changes).items():
+            self.sessions[session_id].held_back += seats
+        for participant_id in touched(changes):
+            self.busy[participant_id] = self.busy.get(participant_id, 0) + 1
+
+    def hand_over(self, changes: Sequence[Change]) -> bool:
+        """The decision was confirmed (or is being undone): give back what `withhold` kept.
+        True when `fill_free_seats` is due: a seat it gave back is free beside a queue, or a
+        session stalled at a busy head."""
+        freed = freed_seats(changes)
+        for session_id, seats in freed.items():
+            session = self.sessions[session_id]
+            session.held_back = max(0, session.held_back - seats)
+        for participant_id in touched(changes):
+            left = self.busy.get(participant_id, 0) - 1
+            if left > 0:
+                self.busy[participant_id] = left
+            else:
+                self.busy.pop(participant_id, None)
+        return bool(self.stalled) or any(
+            s.state == "open" and s.has_free_seat and s.waiting
+            for s in (self.sessions[sid] for sid in freed)
+        )
+
     # -- folding facts -----------------------------------------------------------------------
 
     def apply(self, change: Change) -> None:
@@ -280,6 +332,11 @@ class Seating:
         changes: list[Change] = []
         while session.state == "open" and session.has_free_seat and session.waiting:
             head = session.queue()[0]
+            if head in self.busy:
+                # Their last decision is not in the log yet: promoting them now would append
+                # facts that follow from it. The session waits (FIFO) until it is settled.
+                self.stalled.add(session_id)
+                break
             released = self.fallbacks(head, session_id)
             changes.append(
                 self._apply_returning(Promoted(head, session_id, session.waiting[head].ticket))
@@ -290,6 +347,22 @@ class Seating:
                 if head in self.sessions[fallback].seated:
                     changes += self._release(head, fallback, "promoted")
         return changes
+
+
+def freed_seats(changes: Sequence[Change]) -> dict[str, int]:
+    """Seats a decision gave back and did not give again, per session."""
+    freed: dict[str, int] = {}
+    for change in changes:
+        if isinstance(change, Released):
+            freed[change.session_id] = freed.get(change.session_id, 0) + 1
+        elif isinstance(change, Seated | Promoted):
+            freed[change.session_id] = freed.get(change.session_id, 0) - 1
+    return {sid: seats for sid, seats in freed.items() if seats > 0}
+
+
+def touched(changes: Sequence[Change]) -> list[str]:
+    """The participants a decision's facts are about, each once, in order."""
+    return list(dict.fromkeys(change.participant_id for change in changes))
 
 
 def _chronological(session: SessionSeats) -> tuple[datetime, str]:

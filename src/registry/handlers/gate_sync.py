@@ -13,8 +13,9 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import structlog
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from registry.capacity.gate import CapacityGate, GateNotReady
+from registry.capacity.gate import CapacityGate, GateNotReady, ParticipantBusy
 from registry.domain.events import SeatEvent, seat_change
 from registry.domain.seating import Seating, SessionSeats
 from registry.domain.streams import event_key, participant_stream_prefix
@@ -22,6 +23,8 @@ from registry.eventstore import EventStore
 from registry.handlers.loading import load_programme
 
 T = TypeVar("T")
+#: How long a command waits for its participant's decision in flight to reach the log.
+BUSY_WAIT_S = 1.0
 log = structlog.get_logger(__name__)
 
 
@@ -58,14 +61,39 @@ async def rebuild(store: EventStore, gate: CapacityGate, organisation: str, even
 
 class GateKeeper:
     """Runs gate decisions, rebuilding an event's gate first when it is not ready (Redis lost
-    its data, or a failed append marked it dirty). One rebuild per event at a time per process."""
+    its data, or a failed append marked it dirty), and waiting a moment while the participant
+    is busy (a decision about them is not in the log yet: ParticipantBusy). One rebuild per
+    event at a time per process."""
 
-    def __init__(self, store: EventStore, gate: CapacityGate) -> None:
+    def __init__(
+        self, store: EventStore, gate: CapacityGate, *, busy_wait_s: float = BUSY_WAIT_S
+    ) -> None:
         self.store = store
         self.gate = gate
+        self.busy_wait_s = busy_wait_s
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def decide(
+        self, organisation: str, event_id: str, decision: Callable[[], Awaitable[T]]
+    ) -> T:
+        """`decision` once the gate is ready and the participant is not busy; GateUnavailable
+        when either takes too long."""
+        try:
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception_type(ParticipantBusy),
+                # Appends take milliseconds: start at 2 ms, double, and give up after a second
+                # (a hold whose process died stays busy until the reconciler settles it).
+                wait=wait_exponential(multiplier=0.002, max=0.2),
+                stop=stop_after_delay(self.busy_wait_s),
+                reraise=True,
+            ):
+                with attempt:
+                    return await self._when_ready(organisation, event_id, decision)
+        except ParticipantBusy as error:
+            raise GateUnavailable(f"{error}; try again shortly") from error
+        raise AssertionError("unreachable")
+
+    async def _when_ready(
         self, organisation: str, event_id: str, decision: Callable[[], Awaitable[T]]
     ) -> T:
         try:
@@ -89,7 +117,7 @@ class GateKeeper:
             await self.rebuild(organisation, event_id)
         except Exception:
             log.warning(
-                "gate rebuild failed", event=event_key(organisation, event_id), exc_info=True
+                "gate rebuild failed", event_key=event_key(organisation, event_id), exc_info=True
             )
 
     async def rebuild(self, organisation: str, event_id: str) -> int:

@@ -7,6 +7,7 @@ fenced on the gate's epoch, then the hold is confirmed. A failed append releases
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -28,10 +29,8 @@ from registry.domain.events import (
 from registry.domain.seating import Change, Promoted, Queued
 from registry.domain.streams import email_stream, event_key, participant_stream
 from registry.eventstore import (
-    ANY,
     NO_STREAM,
     AppendResult,
-    EventStoreError,
     GateFence,
     StaleGateDecision,
     StreamAppend,
@@ -41,6 +40,7 @@ from registry.handlers.answers import encode_answer
 from registry.handlers.context import Answer, CommandContext
 from registry.handlers.gate_sync import GateKeeper
 from registry.handlers.loading import load_participant, load_programme
+from registry.handlers.seat_appends import append_decision, fill_quietly
 
 #: Decisions made by a gate that was rebuilt before their append are decided again, this often.
 STALE_RETRIES = 2
@@ -104,8 +104,8 @@ async def submit_registration(
                     await keeper.decide(
                         ctx.organisation,
                         event_id,
-                        lambda h=hold, s=session_id: keeper.gate.sign_up(  # type: ignore[misc]
-                            key, h, participant_id, s, None
+                        functools.partial(
+                            keeper.gate.sign_up, key, hold, participant_id, session_id, None
                         ),
                     )
                 )
@@ -148,8 +148,9 @@ async def submit_registration(
         except BaseException:
             await keeper.rebuild_quietly(ctx.organisation, event_id)
             raise
-        for hold in holds:
-            await keeper.gate.confirm(key, hold)
+        confirmed = [await keeper.gate.confirm(key, hold) for hold in holds]
+        if "fill" in confirmed:  # a cascade stalled at this participant meanwhile
+            await fill_quietly(keeper, ctx.organisation, event_id, ctx.command_id)
         return answer, result
     raise AssertionError("unreachable")
 
@@ -248,44 +249,21 @@ async def _append_decision(
     answer: Answer,
     extra: dict[str, list[Event]] | None = None,
 ) -> AppendResult:
-    """Append the facts of one gate decision, fenced on its epoch; confirm or release the hold."""
-    organisation = ctx.organisation
-    key = event_key(organisation, event_id)
-    by_participant: dict[str, list[Event]] = {}
-    for change in decision.changes:
-        by_participant.setdefault(change.participant_id, []).append(seat_event(change))
-    for participant_id, events in (extra or {}).items():
-        by_participant.setdefault(participant_id, []).extend(events)
-    appends = [
-        StreamAppend(participant_stream(organisation, event_id, pid), ANY, events)
-        for pid, events in by_participant.items()
-    ]
-    try:
-        result = await keeper.store.append(
-            appends,
-            metadata=ctx.metadata(),
-            command_id=ctx.command_id,
-            fingerprint=ctx.fingerprint,
-            answer=encode_answer(answer.status, answer.body),
-            fence=GateFence(key, decision.epoch),
-        )
-    except StaleGateDecision:
-        raise  # the rebuild already dropped this decision's hold
-    except EventStoreError:
-        # The store's own refusal (a typed error raised by append_events or before it): the
-        # transaction rolled back, nothing was written, so the hold can be undone exactly (or,
-        # where it cannot, the gate marks itself dirty).
-        await keeper.gate.release(key, ctx.command_id)
-        raise
-    except BaseException:
-        # Anything else may have come after the commit: a dropped connection, a backend
-        # terminated by pg_terminate_backend (AdminShutdown), a cancelled task. Undoing the hold
-        # then could free a seat the log holds, so rebuild instead: the fence waits for an append
-        # still in flight, and the rebuild reads whatever did commit.
-        await keeper.rebuild_quietly(organisation, event_id)
-        raise
-    await keeper.gate.confirm(key, ctx.command_id)
-    return result
+    """Append one decision with the command's answer; then fill free seats, if that is due."""
+    appended = await append_decision(
+        keeper,
+        ctx.organisation,
+        event_id,
+        decision,
+        command_id=ctx.command_id,
+        metadata=ctx.metadata(),
+        fingerprint=ctx.fingerprint,
+        answer=encode_answer(answer.status, answer.body),
+        extra=extra,
+    )
+    if appended.fill_due:
+        await fill_quietly(keeper, ctx.organisation, event_id, ctx.command_id)
+    return appended.result
 
 
 def _signup_body(decision: Decision, session_id: str) -> dict[str, object]:

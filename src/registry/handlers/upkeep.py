@@ -6,6 +6,9 @@
   decision and the append): a command found in the log is confirmed; one that is not is never
   undone in place (its append might still land), the event's gate is rebuilt instead, inside the
   store's fence, so that the late append either is read by the rebuild or refused as stale.
+- Then it fills free seats beside a queue (seat_appends.fill_free_seats): a rebuild can find
+  them (a failed seat decision others queued behind), and a process can die between confirming
+  a decision that gave seats back and filling them.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import structlog
 
 from registry.capacity.gate import wall_clock_ms
 from registry.handlers.gate_sync import GateKeeper
+from registry.handlers.seat_appends import fill_free_seats
 
 log = structlog.get_logger(__name__)
 EVENT_STREAMS = "event-"
@@ -44,18 +48,20 @@ async def rebuild_unready(keeper: GateKeeper) -> int:
     for organisation, event_id in await events(keeper):
         if not await keeper.gate.is_ready(f"{organisation}:{event_id}"):
             await keeper.rebuild(organisation, event_id)
+            await fill_free_seats(keeper, organisation, event_id)
             rebuilt += 1
     return rebuilt
 
 
 async def reconcile(keeper: GateKeeper, now_ms: int | None = None) -> int:
-    """Settle every expired hold; returns how many were settled."""
+    """Settle every expired hold and fill free seats; returns how many holds were settled."""
     settled = 0
     now_ms = wall_clock_ms() if now_ms is None else now_ms
     for organisation, event_id in await events(keeper):
         key = f"{organisation}:{event_id}"
         if not await keeper.gate.is_ready(key):
             await keeper.rebuild(organisation, event_id)
+            await fill_free_seats(keeper, organisation, event_id)
             continue
         lost = False
         for command_id in await keeper.gate.expired_holds(key, now_ms):
@@ -65,8 +71,9 @@ async def reconcile(keeper: GateKeeper, now_ms: int | None = None) -> int:
             else:
                 lost = True
         if lost:
-            log.info("rebuilding a gate with holds not in the log", event=key)
+            log.info("rebuilding a gate with holds not in the log", event_key=key)
             await keeper.rebuild(organisation, event_id)
+        await fill_free_seats(keeper, organisation, event_id)
     return settled
 
 
