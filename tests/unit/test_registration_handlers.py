@@ -3,6 +3,7 @@ no servers. Failures between the gate's decision and the append must leak no sea
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Sequence
 from typing import Any
@@ -28,7 +29,7 @@ from registry.eventstore import (
 from registry.eventstore.memory import MemoryEventStore
 from registry.handlers import programme, registration, upkeep
 from registry.handlers.context import Answer, CommandContext
-from registry.handlers.gate_sync import GateKeeper, rebuild
+from registry.handlers.gate_sync import GateKeeper, GateUnavailable, rebuild
 
 AMS = dt.timezone(dt.timedelta(hours=1))
 
@@ -293,3 +294,32 @@ async def folded_log(keeper: GateKeeper) -> Seating:
     """The seating the log holds (what a rebuild loads)."""
     await rebuild(keeper.store, keeper.gate, "acme", "e")
     return await keeper.gate.seating(event_key("acme", "e"))
+
+
+async def test_a_command_waits_while_its_participant_has_a_decision_in_flight(
+    keeper: GateKeeper,
+) -> None:
+    ann = await participant(keeper, "ann")
+    key = event_key("acme", "e")
+    await keeper.gate.sign_up(key, "in-flight", ann, "a")  # decided, append not yet committed
+
+    async def commit_soon() -> None:
+        await asyncio.sleep(0.02)
+        await keeper.gate.release(key, "in-flight")  # its append failed after all
+
+    settle = asyncio.create_task(commit_soon())
+    answer, _ = await registration.sign_up(keeper, ctx("1"), "e", ann, cmd.SignUp(session_id="a"))
+    await settle
+    assert answer.body["status"] == "seated"  # decided once ann was free again
+
+
+async def test_a_participant_busy_for_too_long_is_a_503_not_a_guess(keeper: GateKeeper) -> None:
+    ann = await participant(keeper, "ann")
+    await keeper.gate.sign_up(event_key("acme", "e"), "stuck", ann, "a")  # its process died
+    impatient = GateKeeper(keeper.store, keeper.gate, busy_wait_s=0.05)
+    with pytest.raises(GateUnavailable):
+        await registration.sign_up(impatient, ctx("1"), "e", ann, cmd.SignUp(session_id="a"))
+    written = await keeper.store.read_streams("participant-acme:e:ann")
+    assert [e.type for e in written] == [
+        "ParticipantRegistered"
+    ]  # nothing decided, nothing written
