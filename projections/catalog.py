@@ -1,0 +1,82 @@
+"""Read model `catalog`: the sessions, rooms and participants (by name) of every event, as the
+programme's and registrations' events describe them. The other reads join it for titles, times,
+rooms and names (projections/reads.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final
+
+from projections.base import Statements, where
+from registry.dbtypes import Connection
+from registry.domain.events import (
+    ParticipantRegistered,
+    RegistrationCancelled,
+    RoomAdded,
+    RoomChanged,
+    SessionDescribed,
+    SessionScheduled,
+)
+from registry.eventstore import RecordedEvent
+
+UPSERT_ROOM: Final = """
+INSERT INTO rm_rooms (generation, organisation, event_id, room_id, name, capacity, location)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT (generation, organisation, event_id, room_id)
+DO UPDATE SET name = EXCLUDED.name, capacity = EXCLUDED.capacity, location = EXCLUDED.location
+"""
+UPSERT_SESSION: Final = """
+INSERT INTO rm_sessions (generation, organisation, event_id, session_id, title, room_id,
+                         starts_at, ends_at, capacity, mode, waitlist)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+ON CONFLICT (generation, organisation, event_id, session_id)
+DO UPDATE SET title = EXCLUDED.title, room_id = EXCLUDED.room_id,
+              starts_at = EXCLUDED.starts_at, ends_at = EXCLUDED.ends_at,
+              capacity = EXCLUDED.capacity, mode = EXCLUDED.mode, waitlist = EXCLUDED.waitlist
+"""
+DESCRIBE_SESSION: Final = """
+UPDATE rm_sessions SET title = $5
+ WHERE generation = $1 AND organisation = $2 AND event_id = $3 AND session_id = $4
+"""
+INSERT_PARTICIPANT: Final = """
+INSERT INTO rm_participants (generation, organisation, event_id, participant_id, name)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (generation, organisation, event_id, participant_id) DO UPDATE SET name = EXCLUDED.name
+"""
+CANCEL_PARTICIPANT: Final = """
+UPDATE rm_participants SET cancelled = true
+ WHERE generation = $1 AND organisation = $2 AND event_id = $3 AND participant_id = $4
+"""
+
+
+class Catalog:
+    name = "catalog"
+    tables = ("rm_sessions", "rm_rooms", "rm_participants")
+
+    async def apply(
+        self, conn: Connection, generation: int, events: Sequence[RecordedEvent]
+    ) -> None:
+        out = Statements()
+        for recorded in events:
+            found = where(recorded.stream_id)
+            if found is None:
+                continue
+            g, org, ev = generation, found.organisation, found.event_id
+            match recorded.event:
+                case RoomAdded() | RoomChanged() as e:
+                    out.add(UPSERT_ROOM, g, org, ev, e.room_id, e.name, e.capacity, e.location)
+                case SessionScheduled() as e:
+                    out.add(
+                        UPSERT_SESSION, g, org, ev, e.session_id, e.title, e.room_id,
+                        e.starts_at, e.ends_at, e.capacity, e.mode, e.waitlist,
+                    )  # fmt: skip
+                case SessionDescribed() as e:
+                    out.add(DESCRIBE_SESSION, g, org, ev, e.session_id, e.title)
+                case ParticipantRegistered() as e:
+                    out.add(INSERT_PARTICIPANT, g, org, ev, e.participant_id, e.name)
+                case RegistrationCancelled() as e:
+                    out.add(CANCEL_PARTICIPANT, g, org, ev, e.participant_id)
+        await out.flush(conn)
+
+
+PROJECTION: Final = Catalog()
