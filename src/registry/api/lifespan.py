@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Final
@@ -18,6 +18,8 @@ from litestar import Litestar
 from litestar.datastructures import State
 from redis.asyncio import BlockingConnectionPool, Redis
 
+from projections import PROJECTIONS
+from projections.runner import Projector
 from registry.capacity.redis_gate import RedisGate
 from registry.domain.events import ALL_EVENTS
 from registry.eventstore import EventCodec
@@ -85,6 +87,11 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             _log.warning("capacity gates not built at start; retrying in the background")
         task = asyncio.create_task(upkeep.run(keeper, status), name="gate-upkeep")
         stack.push_async_callback(_cancel, task)
+        if settings.projector_in_process:
+            # Every worker runs one; each projection has one leader among them (runner.py).
+            projector = Projector(pool, store, PROJECTIONS, _connector(settings.database_url))
+            run = asyncio.create_task(projector.run(), name="projector")
+            stack.push_async_callback(_cancel, run)
         yield Resources(settings=settings, pool=pool, redis=redis, keeper=keeper, upkeep=status)
 
 
@@ -111,6 +118,16 @@ def provide_resources(state: State) -> Resources:
     if not isinstance(resources, Resources):
         raise RuntimeError("resources are opened by the app's lifespan; it has not run")
     return resources
+
+
+def _connector(url: str) -> Callable[[], Awaitable[asyncpg.Connection]]:
+    """The projector's own connection, which holds its leadership locks."""
+
+    async def connect() -> asyncpg.Connection:
+        settings = {"application_name": "registry-projector"}
+        return await asyncpg.connect(url, server_settings=settings)
+
+    return connect
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:

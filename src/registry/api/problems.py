@@ -27,6 +27,7 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import ClientException, HTTPException, ValidationException
 
+from projections import reads as read_models
 from registry.capacity.errors import CommandIdConflict
 from registry.domain import errors
 from registry.eventstore import CommandIdReused, StaleGateDecision
@@ -107,6 +108,9 @@ ERROR_SLUGS: Final[Mapping[type[object], str]] = {
     CommandIdConflict: "idempotency-key-reused",
     GateUnavailable: "unavailable",
     StaleGateDecision: "unavailable",
+    read_models.NotCaughtUp: "unavailable",
+    read_models.UnknownEvent: "not-found",
+    read_models.UnknownSession: "not-found",
 }
 
 #: Litestar's HTTPException family, by status code.

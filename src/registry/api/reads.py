@@ -7,11 +7,13 @@ from __future__ import annotations
 import asyncio
 import time
 from typing import Annotated, Any, Final
+from urllib.parse import urlencode
 
 from litestar import Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 
+from projections import reads as rm
 from registry.api.lifespan import Resources
 from registry.api.problems import Unavailable
 from registry.auth.guards import any_role, reader
@@ -60,4 +62,98 @@ async def event_details(
     return Response(await event_view(resources.keeper.store, principal.organisation, event))
 
 
-ROUTES = (participant_agenda, event_details)
+# -- the organisers' read models (projections/reads.py) ------------------------------------------
+
+Limit = Annotated[int, QueryParameter(name="limit", ge=1, le=rm.MAX_LIMIT, required=False)]
+Cursor = Annotated[str | None, QueryParameter(name="cursor", max_length=200, required=False)]
+
+
+def _listed(answer: dict[str, Any], more: str | None, path: str, limit: int) -> dict[str, Any]:
+    """API.md lists: `{position, items, next}`, `next` the path of the next page or null."""
+    following = f"{path}?{urlencode({'limit': limit, 'cursor': more})}" if more else None
+    return {**answer, "next": following}
+
+
+@get("/events/{event:str}/occupancy", guards=[reader], tags=["reads"])
+async def event_occupancy(
+    event: FromPath[str], resources: With, principal: Who, after: After = None
+) -> Response[Any]:
+    """Capacity, seated, waitlisted and free seats of every session, by start time."""
+    return Response(await rm.occupancy(resources.pool, principal.organisation, event, after))
+
+
+@get("/events/{event:str}/rooms/occupancy", guards=[reader], tags=["reads"])
+async def room_occupancy(
+    event: FromPath[str],
+    resources: With,
+    principal: Who,
+    after: After = None,
+    limit: Limit = rm.DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Response[Any]:
+    """Every room with the time ranges its sessions use and the seats taken in each."""
+    page = rm.Page(limit, cursor)
+    answer, more = await rm.rooms(resources.pool, principal.organisation, event, page, after)
+    return Response(_listed(answer, more, f"/v1/events/{event}/rooms/occupancy", limit))
+
+
+@get("/events/{event:str}/sessions/{session:str}/attendees", guards=[reader], tags=["reads"])
+async def session_attendees(
+    event: FromPath[str],
+    session: FromPath[str],
+    resources: With,
+    principal: Who,
+    after: After = None,
+    limit: Limit = rm.DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Response[Any]:
+    """Who holds a seat, in the order the seats were given."""
+    page = rm.Page(limit, cursor)
+    org = principal.organisation
+    answer, more = await rm.attendees(resources.pool, org, event, session, page, after)
+    path = f"/v1/events/{event}/sessions/{session}/attendees"
+    return Response(_listed(answer, more, path, limit))
+
+
+@get("/events/{event:str}/sessions/{session:str}/waitlist", guards=[reader], tags=["reads"])
+async def session_waitlist(
+    event: FromPath[str],
+    session: FromPath[str],
+    resources: With,
+    principal: Who,
+    after: After = None,
+    limit: Limit = rm.DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Response[Any]:
+    """Who waits, in queue order, with each one's place and fallback seat."""
+    page = rm.Page(limit, cursor)
+    org = principal.organisation
+    answer, more = await rm.waitlist(resources.pool, org, event, session, page, after)
+    path = f"/v1/events/{event}/sessions/{session}/waitlist"
+    return Response(_listed(answer, more, path, limit))
+
+
+@get("/events/{event:str}/conflicts", guards=[reader], tags=["reads"])
+async def event_conflicts(
+    event: FromPath[str],
+    resources: With,
+    principal: Who,
+    after: After = None,
+    limit: Limit = rm.DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> Response[Any]:
+    """Participants holding seats at overlapping times (after a reschedule or a merge)."""
+    page = rm.Page(limit, cursor)
+    answer, more = await rm.conflicts(resources.pool, principal.organisation, event, page, after)
+    return Response(_listed(answer, more, f"/v1/events/{event}/conflicts", limit))
+
+
+ROUTES = (
+    participant_agenda,
+    event_details,
+    event_occupancy,
+    room_occupancy,
+    session_attendees,
+    session_waitlist,
+    event_conflicts,
+)
