@@ -1,0 +1,151 @@
+"""The definition of correct for every read model (issue 5): after random command sequences
+through the handlers (sign-ups, switches, cancellations, whole registrations cancelled, programme
+changes), the live read models == a rebuild from the log == a fold of the domain over the log.
+
+Each example is its own event in one database, so the log grows across examples and every
+rebuild replays all of it; hypothesis drives a fresh event loop per example (asyncio.run), as
+its examples are synchronous calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+
+import asyncpg
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from projections import PROJECTIONS
+from projections.rebuild import rebuild
+from registry.capacity.memory import MemoryGate
+from registry.domain import commands as cmd
+from registry.domain import programme as rules
+from registry.domain.errors import DomainError
+from registry.domain.events import ALL_EVENTS
+from registry.eventstore import EventCodec
+from registry.eventstore.postgres import PostgresEventStore
+from registry.handlers import programme, registration
+from registry.handlers.context import CommandContext
+from registry.handlers.gate_sync import GateKeeper
+from tests.support.read_models import answered, catch_up, expected, fold, whole_log
+
+ORG = "acme"
+AMS = dt.timezone(dt.timedelta(hours=1))
+PEOPLE = [f"p{n}" for n in range(6)]
+# id: (room, start, end, capacity): two rooms, overlaps, an adjacent range, an unlimited online one.
+SESSIONS = {
+    "a": ("hall", 10, 11, 2),
+    "b": ("attic", 10, 11, 1),
+    "c": ("hall", 11, 12, 1),
+    "d": (None, 10.5, 11.5, 1),
+    "o": (None, 10, 12, None),
+}
+
+Command = tuple[str, str, str, str | None]
+commands = st.lists(
+    st.tuples(
+        st.sampled_from(["sign_up"] * 6 + ["cancel"] * 3 + ["leave_all", "retitle"]),
+        st.sampled_from(PEOPLE),
+        st.sampled_from(sorted(SESSIONS)),
+        st.one_of(st.none(), st.sampled_from(sorted(SESSIONS))),
+    ),
+    min_size=1,
+    max_size=30,
+)
+
+
+def at(hour: float) -> dt.datetime:
+    return dt.datetime(2024, 1, 11, int(hour), int(hour % 1 * 60), tzinfo=AMS)
+
+
+def ctx() -> CommandContext:
+    return CommandContext(organisation=ORG, actor="property", command_id=str(uuid.uuid4()))
+
+
+def session_command(sid: str, title: str) -> cmd.ScheduleSession:
+    room, start, end, capacity = SESSIONS[sid]
+    return cmd.ScheduleSession(
+        id=sid, title=title, starts_at=at(start), ends_at=at(end), room_id=room,
+        capacity=capacity, mode="in_person" if room else "online",
+    )  # fmt: skip
+
+
+async def set_up(keeper: GateKeeper, event_id: str) -> None:
+    create = cmd.CreateEvent(
+        id=event_id, title="Day", timezone="Europe/Amsterdam", date=at(0).date()
+    )
+    await programme.create_event(keeper, ctx(), create)
+    for room, capacity in (("hall", 2), ("attic", 1)):
+        add = cmd.AddRoom(id=room, name=room.title(), capacity=capacity)
+        await programme.change_programme(
+            keeper, ctx(), event_id, lambda p, a=add: rules.decide_add_room(p, a), 201
+        )
+    for sid in SESSIONS:
+        session = session_command(sid, f"Session {sid}")
+        await programme.change_programme(
+            keeper, ctx(), event_id, lambda p, s=session: rules.decide_schedule(p, s), 201
+        )
+    await programme.change_programme(
+        keeper, ctx(), event_id, lambda p: rules.decide_registration(p, True), 200
+    )
+    for who in PEOPLE:
+        register = cmd.RegisterParticipant(id=who, name=f"Name {who}", email=f"{who}@example.org")
+        await registration.register_participant(keeper, ctx(), event_id, register)
+
+
+async def play(keeper: GateKeeper, event_id: str, steps: list[Command]) -> None:
+    cancelled: set[str] = set()
+    for kind, who, sid, other in steps:
+        if who in cancelled:
+            continue
+        try:
+            if kind == "sign_up":
+                signup = cmd.SignUp(session_id=sid, replaces=other)
+                await registration.sign_up(keeper, ctx(), event_id, who, signup)
+            elif kind == "cancel":
+                await registration.cancel_sign_up(keeper, ctx(), event_id, who, sid)
+            elif kind == "leave_all":
+                await registration.cancel_registration(keeper, ctx(), event_id, who)
+                cancelled.add(who)
+            else:  # a programme change (PUT programme): a session's title, a room's name
+                change = cmd.ReplaceProgramme(
+                    rooms=[cmd.AddRoom(id="hall", name=f"Hall of {who}", capacity=2)],
+                    sessions=[session_command(sid, f"Session {sid} by {who}")],
+                )
+                await programme.change_programme(
+                    keeper, ctx(), event_id, lambda p, c=change: rules.decide_replace(p, c), 200
+                )
+        except DomainError:
+            pass  # refused commands write nothing
+
+
+async def scenario(database_url: str, steps: list[Command]) -> None:
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
+    try:
+        store = PostgresEventStore(pool, EventCodec(ALL_EVENTS))
+        keeper = GateKeeper(store, MemoryGate())
+        event_id = f"e-{uuid.uuid4().hex[:12]}"
+        await set_up(keeper, event_id)
+        await play(keeper, event_id, steps)
+        await catch_up(pool, store)
+        live = await answered(pool, ORG, event_id)
+        assert live == expected(fold(await whole_log(store), ORG, event_id))
+        for projection in PROJECTIONS:
+            await rebuild(pool, store, projection)
+        assert await answered(pool, ORG, event_id) == live
+    finally:
+        await pool.close()
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(steps=commands)
+def test_live_read_models_equal_a_rebuild_and_the_domain_fold(
+    fresh_database_url: str, steps: list[Command]
+) -> None:
+    asyncio.run(scenario(fresh_database_url, steps))

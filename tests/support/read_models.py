@@ -1,0 +1,185 @@
+"""What the read models must answer, computed the other way: by folding the log through the
+domain (registry.domain.programme.evolve and Seating.apply). The definition of correct for every
+read model (tests/integration/test_read_models_property.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+
+from projections import PROJECTIONS, checkpoints, reads
+from projections.runner import apply_batch
+from registry.domain import programme as rules
+from registry.domain.events import ParticipantRegistered, SeatEvent, seat_change
+from registry.domain.programme import Programme
+from registry.domain.seating import Promoted, Seated, Seating, SessionSeats
+from registry.eventstore import EventStore, RecordedEvent
+
+ALL = reads.Page(reads.MAX_LIMIT)
+
+
+@dataclass
+class Folded:
+    programme: Programme
+    seating: Seating
+    names: dict[str, str] = field(default_factory=dict)
+    seated_at: dict[tuple[str, str], dt.datetime] = field(default_factory=dict)
+
+
+def fold(events: Sequence[RecordedEvent], organisation: str, event_id: str) -> Folded:
+    event_stream = f"event-{organisation}:{event_id}"
+    participants = f"participant-{organisation}:{event_id}:"
+    programme: Programme | None = None
+    for recorded in events:
+        if recorded.stream_id == event_stream:
+            programme = rules.evolve(programme, recorded.event)
+    assert programme is not None, f"no event {event_id}"
+    seating = Seating(
+        {
+            s.session_id: SessionSeats(s.session_id, s.starts_at, s.ends_at, s.capacity, s.waitlist)
+            for s in programme.sessions.values()
+        }
+    )
+    folded = Folded(programme, seating)
+    for recorded in events:
+        if not recorded.stream_id.startswith(participants):
+            continue
+        event = recorded.event
+        if isinstance(event, ParticipantRegistered):
+            folded.names[event.participant_id] = event.name
+        elif isinstance(event, SeatEvent):
+            change = seat_change(event)
+            seating.apply(change)
+            if isinstance(change, Seated | Promoted):
+                folded.seated_at[change.session_id, change.participant_id] = recorded.recorded_at
+    return folded
+
+
+def _utc(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat()
+
+
+def expected(folded: Folded) -> dict[str, Any]:
+    """Every read's items (positions left out), as the read models must give them."""
+    p, seating = folded.programme, folded.seating
+    sessions = sorted(p.sessions.values(), key=lambda s: (s.starts_at, s.session_id))
+    occupancy = []
+    for s in sessions:
+        seats = seating.sessions[s.session_id]
+        seated = len(seats.seated)
+        occupancy.append(
+            {
+                "session_id": s.session_id,
+                "title": s.title,
+                "room_id": s.room_id,
+                "starts_at": _utc(s.starts_at),
+                "ends_at": _utc(s.ends_at),
+                "capacity": s.capacity,
+                "seated": seated,
+                "waitlisted": len(seats.waiting),
+                "free": None if s.capacity is None else max(0, s.capacity - seated),
+                "over_capacity": 0 if s.capacity is None else max(0, seated - s.capacity),
+                "state": s.state,
+            }
+        )
+    rooms = [
+        {
+            "room_id": r.room_id,
+            "name": r.name,
+            "capacity": r.capacity,
+            "ranges": [
+                {
+                    "starts_at": _utc(s.starts_at),
+                    "ends_at": _utc(s.ends_at),
+                    "session_id": s.session_id,
+                    "capacity": s.capacity,
+                    "seated": len(seating.sessions[s.session_id].seated),
+                }
+                for s in sessions
+                if s.room_id == r.room_id
+            ],
+        }
+        for r in sorted(p.rooms.values(), key=lambda r: r.room_id)
+    ]
+    attendees = {
+        s.session_id: [
+            {
+                "participant_id": who,
+                "name": folded.names.get(who),
+                "seated_at": _utc(folded.seated_at[s.session_id, who]),
+            }
+            for who in seating.sessions[s.session_id].seated
+        ]
+        for s in sessions
+    }
+    waitlists = {}
+    for s in sessions:
+        seats = seating.sessions[s.session_id]
+        items = []
+        for who in seats.queue():
+            fallbacks = seating.fallbacks(who, s.session_id)
+            items.append(
+                {
+                    "participant_id": who,
+                    "name": folded.names.get(who),
+                    "waitlist_position": seats.waitlist_position(who),
+                    "fallback_session_id": fallbacks[0] if fallbacks else None,
+                    "fallback_session_ids": fallbacks,
+                }
+            )
+        waitlists[s.session_id] = items
+    conflicts = []
+    for who in sorted(folded.names):
+        held = seating.seats_of(who)
+        clashing = {x.session_id for x in held for y in held if x is not y and x.overlaps(y)}
+        if clashing:
+            ordered = [x.session_id for x in held if x.session_id in clashing]
+            conflicts.append(
+                {"participant_id": who, "name": folded.names[who], "session_ids": ordered}
+            )
+    return {
+        "occupancy": occupancy,
+        "rooms": rooms,
+        "attendees": attendees,
+        "waitlists": waitlists,
+        "conflicts": conflicts,
+    }
+
+
+async def answered(pool: asyncpg.Pool, organisation: str, event_id: str) -> dict[str, Any]:
+    """Every read's items as the read models answer them now."""
+    occupancy = await reads.occupancy(pool, organisation, event_id)
+    sessions = [s["session_id"] for s in occupancy["sessions"]]
+    rooms, _ = await reads.rooms(pool, organisation, event_id, ALL)
+    conflicts, _ = await reads.conflicts(pool, organisation, event_id, ALL)
+    attendees, waitlists = {}, {}
+    for sid in sessions:
+        attendees[sid] = (await reads.attendees(pool, organisation, event_id, sid, ALL))[0]["items"]
+        waitlists[sid] = (await reads.waitlist(pool, organisation, event_id, sid, ALL))[0]["items"]
+    return {
+        "occupancy": occupancy["sessions"],
+        "rooms": rooms["items"],
+        "attendees": attendees,
+        "waitlists": waitlists,
+        "conflicts": conflicts["items"],
+    }
+
+
+async def catch_up(pool: asyncpg.Pool, store: EventStore) -> None:
+    """Apply the log to every projection until each has nothing left (the runner, by hand)."""
+    for projection in PROJECTIONS:
+        async with pool.acquire() as conn:
+            await checkpoints.ensure(conn, projection.name)
+        while await apply_batch(pool, store, projection, batch_size=50):
+            pass
+
+
+async def whole_log(store: EventStore) -> list[RecordedEvent]:
+    events: list[RecordedEvent] = []
+    while batch := await store.read_all((len(events) and events[-1].position + 1) or 1, 1000):
+        events += batch
+    return events
