@@ -1,0 +1,192 @@
+"""`registry projections run` as real processes under sign-up load: SIGKILLed in the middle of
+its work it resumes from its checkpoint; with two of them, each projection has one leader and
+the stand-by takes over when the leader dies. Either way nothing is skipped or applied twice:
+the read models end equal to the domain's fold of the log and to a rebuild."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import pytest
+
+from projections import PROJECTIONS, checkpoints
+from projections.rebuild import rebuild
+from registry.capacity.memory import MemoryGate
+from registry.domain import commands as cmd
+from registry.domain.errors import DomainError
+from registry.domain.events import ALL_EVENTS
+from registry.eventstore import EventCodec
+from registry.eventstore.postgres import PostgresEventStore
+from registry.handlers import registration
+from registry.handlers.context import CommandContext
+from registry.handlers.gate_sync import GateKeeper
+from tests.integration.test_read_models_property import ORG, PEOPLE, SESSIONS, set_up
+from tests.support.read_models import answered, expected, fold, whole_log
+
+EVENT = "busy-day"
+NAMES = [p.name for p in PROJECTIONS]
+LEADERS = """
+SELECT count(*) AS locks, array_agg(DISTINCT pid) AS pids FROM pg_locks
+ WHERE locktype = 'advisory' AND granted AND classid::bigint = $1
+"""
+
+
+@pytest.fixture
+def launch(fresh_database_url: str) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Started projector processes; every one left is killed at the end."""
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.wait(10)
+
+
+def projector(started: list[subprocess.Popen[bytes]], database_url: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "REGISTRY_DATABASE_URL": database_url}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "registry.cli", "projections", "run"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    started.append(process)
+    return process
+
+
+@pytest.fixture
+async def keeper(fresh_pool: asyncpg.Pool) -> GateKeeper:
+    keeper = GateKeeper(PostgresEventStore(fresh_pool, EventCodec(ALL_EVENTS)), MemoryGate())
+    await set_up(keeper, EVENT)
+    return keeper
+
+
+@contextlib.asynccontextmanager
+async def sign_up_load(keeper: GateKeeper) -> AsyncIterator[list[int]]:
+    """Sign-ups and cancellations from four clients until the block ends; yields a counter."""
+    stop, done, rng = asyncio.Event(), [0], random.Random(5)
+
+    async def client() -> None:
+        while not stop.is_set():
+            who, sid = rng.choice(PEOPLE), rng.choice(sorted(SESSIONS))
+            ctx = CommandContext(organisation=ORG, actor="load", command_id=str(uuid.uuid4()))
+            with contextlib.suppress(DomainError):
+                if rng.random() < 0.6:
+                    await registration.sign_up(keeper, ctx, EVENT, who, cmd.SignUp(session_id=sid))
+                else:
+                    await registration.cancel_sign_up(keeper, ctx, EVENT, who, sid)
+                done[0] += 1
+
+    clients = [asyncio.create_task(client()) for _ in range(4)]
+    try:
+        yield done
+    finally:
+        stop.set()
+        await asyncio.gather(*clients)
+
+
+async def positions(pool: asyncpg.Pool) -> dict[str, int]:
+    async with pool.acquire() as conn:
+        return await checkpoints.positions(conn, NAMES)
+
+
+async def until(condition: object, within: float, what: str) -> None:
+    deadline = time.monotonic() + within
+    while not await condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"not within {within} s: {what}"
+        await asyncio.sleep(0.05)
+
+
+async def leaders(pool: asyncpg.Pool) -> tuple[int, set[int]]:
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(LEADERS, checkpoints.LEADER_LOCK_CLASS)
+    return row["locks"], set(row["pids"] or [])
+
+
+async def check_read_models(pool: asyncpg.Pool, keeper: GateKeeper) -> None:
+    head = await keeper.store.head()
+
+    async def caught_up() -> bool:
+        return min((await positions(pool)).values()) >= head
+
+    await until(caught_up, 30, "the projector catching up with the log")
+    live = await answered(pool, ORG, EVENT)
+    assert live == expected(fold(await whole_log(keeper.store), ORG, EVENT))
+    for projection in PROJECTIONS:
+        await rebuild(pool, keeper.store, projection)
+    assert await answered(pool, ORG, EVENT) == live
+
+
+@pytest.mark.slow
+async def test_a_projector_killed_mid_work_resumes_from_its_checkpoint(
+    fresh_pool: asyncpg.Pool,
+    fresh_database_url: str,
+    keeper: GateKeeper,
+    launch: list[subprocess.Popen[bytes]],
+) -> None:
+    first = projector(launch, fresh_database_url)
+    async with sign_up_load(keeper) as done:
+
+        async def moving() -> bool:
+            return min((await positions(fresh_pool)).values()) > 0 and done[0] > 30
+
+        await until(moving, 30, "the first projector applying events under load")
+        first.send_signal(signal.SIGKILL)  # whatever batch it was in is lost with it
+        first.wait(10)
+        killed_at = await positions(fresh_pool)
+        await asyncio.sleep(0.3)  # the load goes on without a projector
+        projector(launch, fresh_database_url)
+
+        async def resumed() -> bool:
+            now = await positions(fresh_pool)
+            return all(now[n] > killed_at[n] for n in NAMES)
+
+        await until(resumed, 30, "the second projector resuming")
+        await asyncio.sleep(0.3)
+    assert done[0] > 60
+    await check_read_models(fresh_pool, keeper)
+
+
+@pytest.mark.slow
+async def test_two_projectors_one_leader_each_and_the_stand_by_takes_over(
+    fresh_pool: asyncpg.Pool,
+    fresh_database_url: str,
+    keeper: GateKeeper,
+    launch: list[subprocess.Popen[bytes]],
+) -> None:
+    first = projector(launch, fresh_database_url)
+
+    async def first_leads_all() -> bool:
+        return (await leaders(fresh_pool))[0] >= len(NAMES)
+
+    await until(first_leads_all, 30, "the first projector leading every projection")
+    _, (first_backend,) = await leaders(fresh_pool)
+    projector(launch, fresh_database_url)
+    async with sign_up_load(keeper) as done:
+        await asyncio.sleep(1.5)  # the stand-by has tried, and found every lock taken
+        locks, backends = await leaders(fresh_pool)
+        assert (locks, backends) == (len(NAMES), {first_backend})
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+
+        async def taken_over() -> bool:
+            locks, backends = await leaders(fresh_pool)
+            return locks == len(NAMES) and first_backend not in backends and len(backends) == 1
+
+        started = time.monotonic()
+        await until(taken_over, 15, "the stand-by taking over every projection")
+        took = time.monotonic() - started
+        await asyncio.sleep(0.3)
+    assert took < 10, f"take-over took {took:.1f} s"
+    assert done[0] > 30
+    await check_read_models(fresh_pool, keeper)
