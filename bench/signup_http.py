@@ -46,6 +46,7 @@ from redis.asyncio import Redis
 
 from bench import cpu, http_load, servers
 from bench.http_load import LoadResult, Request
+from bench.lag import LagSampler
 from bench.naive_app import SCHEMA as NAIVE_SCHEMA
 from bench.signup_checks import check_log, check_naive, create_naive_sessions
 from bench.signup_plans import Plan, broad_crowd, create_programme, flash_crowd
@@ -65,6 +66,7 @@ class Backends:
 class Measured:
     load: LoadResult
     cpu_ms: dict[str, float]  # CPU per request, by group (bench/cpu.py)
+    lag: str | None = None  # the projections' lag during the load (registry only)
 
     def show(self, design: str) -> None:
         print(f"  {design:16} {self.load.summary()}")
@@ -74,6 +76,8 @@ class Measured:
         print(f"  {'':16}   CPU ms per request: {cpu_line} (other = {others:.2f} cores)")
         for status, body in sorted(self.load.problems.items()):
             print(f"  {'':16}   e.g. {status}: {body}")
+        if self.lag:
+            print(f"  {'':16}   {self.lag}")
 
 
 @dataclass
@@ -83,20 +87,28 @@ class Context:
     keys: dict[str, str]
     roots: dict[str, int]  # postgres and redis root processes, for the CPU split
 
-    def measure(self, server: servers.Server, requests: list[Request]) -> Measured:
+    def measure(
+        self, server: servers.Server, requests: list[Request], lag: bool = False
+    ) -> Measured:
+        """One load; with `lag`, the projections' lag sampled meanwhile (bench/lag.py)."""
         roots = self.roots | {"server": server.pid}
         before = cpu.sample(roots)
-        load = http_load.run(
-            server.url,
-            requests,
-            connections=self.args.connections,
-            time_limit=self.args.time_limit,
-            headers=[
-                f"Authorization: Bearer {self.keys['form']}",
-                "Content-Type: application/json",
-            ],
-        )
-        return Measured(load, cpu.per_request_ms(before, cpu.sample(roots), load.answered))
+        with (
+            LagSampler(self.env["REGISTRY_DATABASE_URL"]) if lag else contextlib.nullcontext() as s
+        ):
+            load = http_load.run(
+                server.url,
+                requests,
+                connections=self.args.connections,
+                time_limit=self.args.time_limit,
+                headers=[
+                    f"Authorization: Bearer {self.keys['form']}",
+                    "Content-Type: application/json",
+                ],
+            )
+        measured = Measured(load, cpu.per_request_ms(before, cpu.sample(roots), load.answered))
+        measured.lag = s.summary() if isinstance(s, LagSampler) else None
+        return measured
 
 
 @contextlib.asynccontextmanager
@@ -144,7 +156,8 @@ def run_all(ctx: Context, plans: list[Plan]) -> dict[str, dict[str, Measured]]:
         for plan in plans:
             print(f"{plan.name}: {len(plan.pairs):,} sign-ups")
             for design, server in running.items():
-                results[design][plan.name] = ctx.measure(server, plan.sign_ups())
+                lag = design == DESIGNS[0]  # registry serve runs the projector in-process
+                results[design][plan.name] = ctx.measure(server, plan.sign_ups(), lag)
                 results[design][plan.name].show(design)
     return results
 

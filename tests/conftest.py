@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import AsyncIterator, Iterator
+from types import FrameType
 
 import asyncpg
 import pytest
@@ -16,6 +18,16 @@ from tests.support.servers import (
     drop_database,
     unique_name,
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A run stopped with SIGTERM (`timeout`, CI cancelling a job) tears down like Ctrl-C, so the
+    embedded servers and scratch databases of this run are removed, not left running."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,70 @@
+"""Projection lag while a load runs: how old the oldest event not yet in every read model is.
+
+A thread of its own (the load generator blocks the caller) samples every `interval_s`: the lowest
+live checkpoint among the projections, and the age of the first event after it (0 when every
+projection has caught up). Uncommitted events are invisible to the query, so what it measures is
+the delay from commit (recorded_at, to the millisecond) to the read models.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import threading
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Final
+
+import asyncpg
+
+LAG: Final = """
+WITH reached AS (
+    SELECT coalesce(min(c.position), 0) AS position
+      FROM projection_state s
+      JOIN projection_checkpoints c ON c.name = s.name AND c.generation = s.live_generation
+)
+SELECT coalesce(extract(epoch FROM clock_timestamp() - (
+           SELECT e.recorded_at FROM events e, reached r
+            WHERE e.position > r.position ORDER BY e.position LIMIT 1)), 0)::float8
+"""
+
+
+@dataclass
+class LagSampler:
+    dsn: str
+    interval_s: float = 0.02
+    samples: list[float] = field(default_factory=list)
+
+    def __enter__(self) -> LagSampler:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    async def _run(self) -> None:
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            while not self._stop.is_set():
+                self.samples.append(await conn.fetchval(LAG))
+                await asyncio.sleep(self.interval_s)
+        finally:
+            await conn.close()
+
+    def summary(self) -> str:
+        if not self.samples:
+            return "projection lag: no samples"
+        ms = sorted(s * 1000 for s in self.samples)
+        p99 = ms[min(len(ms) - 1, int(len(ms) * 0.99))]
+        return (
+            f"projection lag (commit to every read model): p50 {statistics.median(ms):.0f} ms, "
+            f"p99 {p99:.0f} ms, max {ms[-1]:.0f} ms over {len(ms):,} samples"
+        )
