@@ -24,6 +24,7 @@ from registry.eventstore import (
 )
 from registry.eventstore.postgres import PostgresEventStore
 from tests.support.events import Deposited, Noted, Opened, test_codec
+from tests.support.servers import ServerUrls, create_database, drop_database, unique_name
 
 # Every pair of events must be in the same order by position as by writing transaction id: the
 # property append_events establishes so that the xmin fence never passes a later commit.
@@ -291,3 +292,30 @@ async def test_a_gate_rebuild_waits_for_fenced_appends_in_flight_and_outdates_th
     with pytest.raises(StaleGateDecision):
         await store.append(stream, fence=GateFence("o:e1", 1))
     await store.append(stream, fence=GateFence("o:e1", 2))
+
+
+async def test_a_long_transaction_that_is_not_an_append_holds_no_reader_back(
+    store: PostgresEventStore, fresh_pool: asyncpg.Pool, servers: ServerUrls
+) -> None:
+    """Transaction ids are cluster-wide: a writing transaction in another database of the
+    server, or one in this database that writes no event, must not stop the log's readers
+    (migrations/0018_log_fence.sql)."""
+    other = unique_name("registry_other")
+    other_url = await create_database(servers.database_url, other)
+    try:
+        elsewhere = await asyncpg.connect(other_url)
+        here = await fresh_pool.acquire()
+        try:
+            async with elsewhere.transaction(), here.transaction():
+                await elsewhere.execute("CREATE TABLE busy (n int); INSERT INTO busy VALUES (1)")
+                await here.execute("SELECT pg_current_xact_id()")  # a write-capable id, no event
+                written = await store.append(
+                    [StreamAppend("account-1", NO_STREAM, [Opened(owner="a")])]
+                )
+                assert [e.position for e in await store.read_all()] == [written.position]
+                assert await store.head() == written.position
+        finally:
+            await fresh_pool.release(here)
+            await elsewhere.close()
+    finally:
+        await drop_database(servers.database_url, other)

@@ -39,23 +39,20 @@ SELECT replayed, positions, "position", stream_versions, answer
 """
 _COLUMNS: Final = """position, event_id, stream_id, stream_version, type, schema_version,
        data::text AS data, metadata::text AS metadata, recorded_at"""
-# The fence: only events of transactions older than every transaction still running. Because
-# append_events draws positions in transaction-id order, no smaller position can commit later.
+# The fence (migrations/0018_log_fence.sql): only events of appends that have finished, and never
+# past one that could still commit with a smaller position. read_log takes the fence before the
+# snapshot it reads with; HEAD and HELD_BACK may take theirs within one statement, because a head
+# or a "more to come" that is a moment early costs a wait, never a skipped event.
 READ_ALL: Final = f"""
 SELECT {_COLUMNS}
-  FROM events
- WHERE position >= $1 AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
- ORDER BY position
- LIMIT $2
+  FROM read_log($1, $2)
 """
 HELD_BACK: Final = """
 SELECT EXISTS (SELECT 1 FROM events
-                WHERE position >= $1
-                  AND transaction_id >= pg_snapshot_xmin(pg_current_snapshot()))
+                WHERE position >= $1 AND transaction_id >= (SELECT log_fence()))
 """
 HEAD: Final = """
-SELECT coalesce(max(position), 0) FROM events
- WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+SELECT coalesce(max(position), 0) FROM events WHERE transaction_id < (SELECT log_fence())
 """
 READ_STREAM: Final = f"""
 SELECT {_COLUMNS}
