@@ -48,6 +48,8 @@ SELECT a.pid, a.application_name, a.client_addr::text AS client_addr
   FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
  WHERE l.locktype = 'advisory' AND l.granted AND l.classid::bigint = $1
    AND l.objid::bigint = (hashtext($2)::bigint & 4294967295)
+   -- advisory locks are per database, pg_locks is the whole server's
+   AND l.database = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())
 """
 
 

@@ -141,9 +141,9 @@ class Projector:
         finally:
             for task in tasks.values():
                 task.cancel()
-            for task in tasks.values():
-                with contextlib.suppress(BaseException):
-                    await task
+            # Not `suppress(BaseException)` around each await: that would also swallow the
+            # cancellation of this task itself, and the projector would never stop.
+            await asyncio.gather(*tasks.values(), return_exceptions=True)
             self.leading.clear()
             with contextlib.suppress(Exception):
                 await conn.close()

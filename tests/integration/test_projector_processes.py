@@ -38,6 +38,7 @@ NAMES = [p.name for p in PROJECTIONS]
 LEADERS = """
 SELECT count(*) AS locks, array_agg(DISTINCT pid) AS pids FROM pg_locks
  WHERE locktype = 'advisory' AND granted AND classid::bigint = $1
+   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
 """
 
 
