@@ -29,12 +29,16 @@ SELECT greatest(max(generation), (SELECT live_generation FROM projection_state W
 START: Final = """
 INSERT INTO projection_checkpoints (name, generation) VALUES ($1, $2)
 """
+LIVE_GENERATION: Final = "SELECT live_generation FROM projection_state WHERE name = $1"
 LOCK_STATE: Final = "SELECT live_generation FROM projection_state WHERE name = $1 FOR UPDATE"
 CHECKPOINT: Final = """
 SELECT position FROM projection_checkpoints WHERE name = $1 AND generation = $2 FOR UPDATE
 """
 SWAP: Final = "UPDATE projection_state SET live_generation = $2 WHERE name = $1"
 DROP_CHECKPOINT: Final = "DELETE FROM projection_checkpoints WHERE name = $1 AND generation = $2"
+DROP_OTHER_CHECKPOINTS: Final = """
+DELETE FROM projection_checkpoints WHERE name = $1 AND generation <> $2
+"""
 TRY_REBUILD: Final = "SELECT pg_try_advisory_lock($1, hashtext($2))"
 END_REBUILD: Final = "SELECT pg_advisory_unlock($1, hashtext($2))"
 
@@ -46,6 +50,10 @@ class RebuildBusy(RuntimeError):
 def _delete_generation(table: str) -> str:
     # Table names come from the projection's own `tables`, never from input.
     return f"DELETE FROM {table} WHERE generation = $1"
+
+
+def _delete_all_but(table: str) -> str:
+    return f"DELETE FROM {table} WHERE generation <> $1"
 
 
 async def rebuild(
@@ -64,8 +72,8 @@ async def rebuild(
         if not await lock.fetchval(TRY_REBUILD, checkpoints.REBUILD_LOCK_CLASS, name):
             raise RebuildBusy(f"a rebuild of {name} is running already")
         try:
+            await _clear_leftovers(pool, projection)
             generation = await lock.fetchval(NEXT_GENERATION, name)
-            await _clear(pool, projection, generation)  # what a crashed rebuild left
             await lock.execute(START, name, generation)
             position = 0
             while True:
@@ -120,6 +128,16 @@ async def _swap(
             position = last.position
         await conn.execute(SWAP, name, generation)
     return old
+
+
+async def _clear_leftovers(pool: asyncpg.Pool, projection: Projection) -> None:
+    """Rows and checkpoints of generations neither live nor being built: what a rebuild that
+    crashed (or was stopped) left behind. Under the rebuild lock nobody else uses them."""
+    async with pool.acquire() as conn, conn.transaction():
+        live: int = await conn.fetchval(LIVE_GENERATION, projection.name)
+        for table in projection.tables:
+            await conn.execute(_delete_all_but(table), live)
+        await conn.execute(DROP_OTHER_CHECKPOINTS, projection.name, live)
 
 
 async def _clear(pool: asyncpg.Pool, projection: Projection, generation: int) -> None:

@@ -188,3 +188,31 @@ async def test_a_rebuild_swapped_in_while_sign_ups_continue_loses_nothing(
     assert await answered(fresh_pool, ORG, event_id) == live
     async with fresh_pool.acquire() as conn:  # the replaced generations were cleared
         assert await conn.fetchval("SELECT count(*) FROM rm_seats WHERE generation < 3") == 0
+
+
+async def test_a_rebuild_that_died_leaves_nothing_the_next_one_keeps(
+    fresh_pool: asyncpg.Pool, store: PostgresEventStore
+) -> None:
+    keeper = GateKeeper(store, MemoryGate())
+    await set_up(keeper, "crashy")
+    await catch_up(fresh_pool, store)
+    catalog = next(p for p in PROJECTIONS if p.name == "catalog")
+    before = await answered(fresh_pool, ORG, "crashy")
+
+    def die(position: int, head: int) -> None:
+        raise RuntimeError("the rebuild's process died")
+
+    with pytest.raises(RuntimeError):
+        await rebuild(fresh_pool, store, catalog, batch_size=5, progress=die)
+    async with fresh_pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM rm_sessions WHERE generation = 2") > 0
+    assert await answered(fresh_pool, ORG, "crashy") == before  # the live one never noticed
+    generation, _ = await rebuild(fresh_pool, store, catalog, batch_size=5)
+    assert generation == 2
+    async with fresh_pool.acquire() as conn:
+        left = await conn.fetchval("SELECT count(*) FROM rm_sessions WHERE generation <> 2")
+        checkpoints_left = await conn.fetch(
+            "SELECT generation FROM projection_checkpoints WHERE name = 'catalog'"
+        )
+    assert left == 0 and [r["generation"] for r in checkpoints_left] == [2]
+    assert await answered(fresh_pool, ORG, "crashy") == before
