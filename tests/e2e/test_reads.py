@@ -125,3 +125,30 @@ async def test_a_position_not_reached_answers_503_with_retry_after(api: Api) -> 
     assert answer.status_code == 503
     assert answer.headers["retry-after"] == "1"
     assert answer.json()["type"] == "/problems/unavailable"
+
+
+async def test_a_replaced_seat_that_does_not_overlap_is_the_fallback_everywhere(api: Api) -> None:
+    """API.md: with `replaces` and a full target the participant waits and the replaced seat
+    becomes the fallback, overlapping or not."""
+    await api.create_event()
+    await api.room("hall", 1)
+    await api.room("attic", 5)
+    await api.session("a", "hall")
+    await api.session("later", "attic", start="16:00", end="17:00")
+    ann, bob = await api.participant("ann"), await api.participant("bob")
+    assert (await api.sign_up(ann, "a")).json()["status"] == "seated"
+    assert (await api.sign_up(bob, "later")).json()["status"] == "seated"
+    waiting = await api.sign_up(bob, "a", replaces="later")
+    assert waiting.json()["fallback_session_id"] == "later"
+    position = waiting.json()["position"]
+    agenda = await read(api, f"/v1/events/almelo/participants/{bob}", position, role="form")
+    assert agenda["waitlist"] == [
+        {
+            "session_id": "a",
+            "waitlist_position": 1,
+            "fallback_session_id": "later",
+            "fallback_session_ids": ["later"],
+        }
+    ]
+    queue = await read(api, "/v1/events/almelo/sessions/a/waitlist", position)
+    assert queue["items"][0]["fallback_session_ids"] == ["later"]

@@ -27,8 +27,10 @@ from registry.domain.events import ALL_EVENTS
 from registry.eventstore import EventCodec
 from registry.eventstore.postgres import PostgresEventStore
 from registry.handlers import programme, registration
+from registry.handlers.agenda import agenda
 from registry.handlers.context import CommandContext
 from registry.handlers.gate_sync import GateKeeper
+from registry.handlers.loading import UnknownParticipant
 from tests.support.read_models import answered, catch_up, expected, fold, whole_log
 
 ORG = "acme"
@@ -135,6 +137,24 @@ async def scenario(database_url: str, steps: list[Command]) -> None:
         for projection in PROJECTIONS:
             await rebuild(pool, store, projection)
         assert await answered(pool, ORG, event_id) == live
+        for who in PEOPLE:  # the agenda (read from the participant's stream) agrees with them
+            try:
+                mine = await agenda(keeper, ORG, event_id, who)
+            except UnknownParticipant:
+                continue  # their registration was cancelled
+            seats = [sid for sid, items in live["attendees"].items() if any(
+                a["participant_id"] == who for a in items)]  # fmt: skip
+            assert sorted(s["session_id"] for s in mine["seats"]) == sorted(seats)
+            waits = {
+                sid: (w["waitlist_position"], w["fallback_session_ids"])
+                for sid, items in live["waitlists"].items()
+                for w in items
+                if w["participant_id"] == who
+            }
+            assert {
+                w["session_id"]: (w["waitlist_position"], w["fallback_session_ids"])
+                for w in mine["waitlist"]
+            } == waits
     finally:
         await pool.close()
 

@@ -28,6 +28,9 @@ class Participant:
     seats: dict[str, int] = field(default_factory=dict)
     #: session -> ticket
     waiting: dict[str, int] = field(default_factory=dict)
+    #: session waited for -> the held seat its entry `replaces` (a fallback even if it does not
+    #: overlap: API.md "Sign-up rules")
+    replaces: dict[str, str] = field(default_factory=dict)
 
 
 def evolve(participant: Participant | None, event: Event) -> Participant | None:
@@ -48,15 +51,20 @@ def evolve(participant: Participant | None, event: Event) -> Participant | None:
             return replace(participant, seats={**participant.seats, event.session_id: event.ticket})
         case Waitlisted():
             waiting = {**participant.waiting, event.session_id: event.ticket}
-            return replace(participant, waiting=waiting)
+            named = dict(participant.replaces)
+            if event.replaces is not None:
+                named[event.session_id] = event.replaces
+            return replace(participant, waiting=waiting, replaces=named)
         case PromotedFromWaitlist():
             waiting = {k: v for k, v in participant.waiting.items() if k != event.session_id}
             seats = {**participant.seats, event.session_id: event.ticket}
-            return replace(participant, waiting=waiting, seats=seats)
+            named = {k: v for k, v in participant.replaces.items() if k != event.session_id}
+            return replace(participant, waiting=waiting, seats=seats, replaces=named)
         case SeatReleased():
             seats = {k: v for k, v in participant.seats.items() if k != event.session_id}
             return replace(participant, seats=seats)
         case WaitlistLeft():
             waiting = {k: v for k, v in participant.waiting.items() if k != event.session_id}
-            return replace(participant, waiting=waiting)
+            named = {k: v for k, v in participant.replaces.items() if k != event.session_id}
+            return replace(participant, waiting=waiting, replaces=named)
     return participant

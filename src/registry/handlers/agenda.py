@@ -27,7 +27,8 @@ async def agenda(
         (programme.sessions[s] for s in participant.waiting),
         key=lambda s: (s.starts_at, s.session_id),
     ):
-        fallbacks = [h.session_id for h in held if h.overlaps(session)]
+        named = participant.replaces.get(session.session_id)
+        fallbacks = [h.session_id for h in held if h.overlaps(session) or h.session_id == named]
         waitlist.append(
             {
                 "session_id": session.session_id,
