@@ -22,6 +22,7 @@ from typing import Annotated, NoReturn
 import structlog
 import typer
 
+from registry.cli_projections import projections_app
 from registry.settings import Settings, load_settings
 
 #: The ASGI application factory that `serve` runs.
@@ -48,6 +49,7 @@ log = structlog.get_logger("registry.cli")
 # mounted here with app.add_typer(group, name=...).
 keys_app = typer.Typer(help="Role-scoped API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+app.add_typer(projections_app, name="projections")
 
 
 @dataclass(frozen=True)

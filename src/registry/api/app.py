@@ -8,7 +8,7 @@ from litestar import Litestar, Router
 from litestar.di import Provide
 from litestar.types import ControllerRouterHandler
 
-from registry.api import forms, health, organiser, reads
+from registry.api import forms, health, metrics, organiser, reads
 from registry.api.lifespan import provide_resources, resources_lifespan
 from registry.api.openapi import openapi_config
 from registry.api.problems import problem_response
@@ -35,6 +35,7 @@ def create_app(
     return Litestar(
         route_handlers=[
             *health.ROUTES,
+            *metrics.ROUTES,
             _v1(),
             *extra_route_handlers,
         ],
