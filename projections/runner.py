@@ -168,4 +168,8 @@ class Projector:
             if applied:
                 continue
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), self._poll_interval_s)
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+                # cancellation that arrives as the awaited event is set, and the projector
+                # then never stops (https://github.com/python/cpython/issues/86296).
+                async with asyncio.timeout(self._poll_interval_s):
+                    await wake.wait()

@@ -30,7 +30,8 @@ class NotificationListener:
         # Wait for the first LISTEN so that a caller's next read cannot miss a notification;
         # if the server is down, carry on: polling covers the gap until the listener connects.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._connected.wait(), 5.0)
+            async with asyncio.timeout(5.0):  # not wait_for: see projections/runner.py
+                await self._connected.wait()
 
     async def close(self) -> None:
         if self._task is not None:

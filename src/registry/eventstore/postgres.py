@@ -288,7 +288,8 @@ class PostgresEventStore:
                 held_back = await self._retrying(self._held_back, position)
                 timeout = self._held_back_poll if held_back else self._poll_interval
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), timeout)
+                    async with asyncio.timeout(timeout):  # not wait_for: see runner._follow
+                        await wake.wait()
         finally:
             await listener.close()
 
