@@ -10,8 +10,8 @@ must arrive at the same rows as the live run.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import NamedTuple, Protocol
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple, Protocol, TypeVar
 
 from registry.dbtypes import Connection
 from registry.eventstore import RecordedEvent
@@ -72,3 +72,24 @@ class Statements:
         for sql, rows in self._runs:
             await conn.executemany(sql, rows)
         self._runs.clear()
+
+
+Key = TypeVar("Key", bound=tuple[str, ...])
+
+
+async def write_net_effect(
+    conn: Connection,
+    generation: int,
+    final: Mapping[Key, tuple[object, ...] | None],
+    delete: str,
+    upsert: str,
+) -> None:
+    """Write a batch reduced to its net effect per key: None deletes the row, a tuple upserts
+    it (`delete` takes generation + key, `upsert` generation + key + values). Sorted, so that
+    concurrent writers take row locks in one order."""
+    gone = sorted((generation, *key) for key, row in final.items() if row is None)
+    kept = sorted((generation, *key, *row) for key, row in final.items() if row is not None)
+    if gone:
+        await conn.executemany(delete, gone)
+    if kept:
+        await conn.executemany(upsert, kept)

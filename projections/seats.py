@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Final
 
-from projections.base import where
+from projections.base import where, write_net_effect
 from registry.dbtypes import Connection
 from registry.domain.events import PromotedFromWaitlist, SeatAssigned, SeatReleased
 from registry.eventstore import RecordedEvent
@@ -47,29 +47,14 @@ class Seats:
             found = where(recorded.stream_id)
             if found is None or found.participant_id is None:
                 continue
-            match event:
-                case SeatAssigned() | PromotedFromWaitlist():
-                    key = (
-                        found.organisation,
-                        found.event_id,
-                        event.session_id,
-                        event.participant_id,
-                    )
-                    final[key] = (event.ticket, recorded.recorded_at, recorded.position)
-                case SeatReleased():
-                    key = (
-                        found.organisation,
-                        found.event_id,
-                        event.session_id,
-                        event.participant_id,
-                    )
-                    final[key] = None
-        gone = sorted((generation, *key) for key, seat in final.items() if seat is None)
-        kept = sorted((generation, *key, *seat) for key, seat in final.items() if seat is not None)
-        if gone:
-            await conn.executemany(DELETE, gone)
-        if kept:
-            await conn.executemany(UPSERT, kept)
+            if isinstance(event, SeatAssigned | PromotedFromWaitlist | SeatReleased):
+                key = (found.organisation, found.event_id, event.session_id, event.participant_id)
+                final[key] = (
+                    None
+                    if isinstance(event, SeatReleased)
+                    else (event.ticket, recorded.recorded_at, recorded.position)
+                )
+        await write_net_effect(conn, generation, final, DELETE, UPSERT)
 
 
 PROJECTION: Final = Seats()

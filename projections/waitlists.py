@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-from projections.base import where
+from projections.base import where, write_net_effect
 from registry.dbtypes import Connection
 from registry.domain.events import PromotedFromWaitlist, Waitlisted, WaitlistLeft
 from registry.eventstore import RecordedEvent
@@ -42,31 +42,12 @@ class Waitlists:
             found = where(recorded.stream_id)
             if found is None or found.participant_id is None:
                 continue
-            match event:
-                case Waitlisted():
-                    key = (
-                        found.organisation,
-                        found.event_id,
-                        event.session_id,
-                        event.participant_id,
-                    )
-                    final[key] = (event.ticket, event.replaces)
-                case PromotedFromWaitlist() | WaitlistLeft():
-                    key = (
-                        found.organisation,
-                        found.event_id,
-                        event.session_id,
-                        event.participant_id,
-                    )
-                    final[key] = None
-        gone = sorted((generation, *key) for key, entry in final.items() if entry is None)
-        kept = sorted(
-            (generation, *key, *entry) for key, entry in final.items() if entry is not None
-        )
-        if gone:
-            await conn.executemany(DELETE, gone)
-        if kept:
-            await conn.executemany(UPSERT, kept)
+            if isinstance(event, Waitlisted | PromotedFromWaitlist | WaitlistLeft):
+                key = (found.organisation, found.event_id, event.session_id, event.participant_id)
+                final[key] = (
+                    (event.ticket, event.replaces) if isinstance(event, Waitlisted) else None
+                )
+        await write_net_effect(conn, generation, final, DELETE, UPSERT)
 
 
 PROJECTION: Final = Waitlists()
