@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
+from contextvars import ContextVar
 from typing import Any, Final
 
 import asyncpg
@@ -117,6 +118,10 @@ class PostgresEventStore:
     ) -> None:
         self._pool = pool
         self._codec = codec
+        #: The connection holding this task's gate fence, if any (see `_reader`).
+        self._fence_connection: ContextVar[Connection | None] = ContextVar(
+            f"gate-fence-{id(self)}", default=None
+        )
         self._batch_size = batch_size
         self._poll_interval = poll_interval
         self._held_back_poll = held_back_poll
@@ -234,10 +239,23 @@ class PostgresEventStore:
             answer=None if answer is None else answer.encode(),
         )
 
+    @contextlib.asynccontextmanager
+    async def _reader(self) -> AsyncIterator[Connection]:
+        """A connection to read with: inside gate_fence (same task), the fence's own one. The
+        rebuild reads the log while holding the fence, and new appends queue behind the fence's
+        lock holding pool connections: reading on a second pooled connection could wait for one
+        of them for ever (seen under 64 concurrent sign-ups with a pool of 20)."""
+        held = self._fence_connection.get()
+        if held is not None:
+            yield held
+            return
+        async with self._pool.acquire() as conn:
+            yield conn
+
     async def read_stream(
         self, stream_id: str, from_version: int = 1, limit: int | None = None
     ) -> list[RecordedEvent]:
-        async with self._pool.acquire() as conn:
+        async with self._reader() as conn:
             rows = await conn.fetch(READ_STREAM, stream_id, from_version, limit)
         return [self._recorded(row) for row in rows]
 
@@ -258,7 +276,7 @@ class PostgresEventStore:
         return [row["stream_id"] for row in rows]
 
     async def read_streams(self, prefix: str) -> list[RecordedEvent]:
-        async with self._pool.acquire() as conn:
+        async with self._reader() as conn:
             rows = await conn.fetch(READ_PREFIX, _like_prefix(prefix))
         return [self._recorded(row) for row in rows]
 
@@ -267,7 +285,11 @@ class PostgresEventStore:
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(FENCE_LOCK, GATE_LOCK_CLASS, key)
             epoch: int = await conn.fetchval(FENCE_ADVANCE, key)
-            yield epoch
+            token = self._fence_connection.set(conn)
+            try:
+                yield epoch
+            finally:
+                self._fence_connection.reset(token)
 
     async def subscribe(self, from_position: int = 1) -> AsyncIterator[RecordedEvent]:
         wake = asyncio.Event()
