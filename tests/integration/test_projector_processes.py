@@ -30,7 +30,7 @@ from registry.eventstore.postgres import PostgresEventStore
 from registry.handlers import registration
 from registry.handlers.context import CommandContext
 from registry.handlers.gate_sync import GateKeeper
-from tests.integration.test_read_models_property import ORG, PEOPLE, SESSIONS, set_up
+from tests.support.programme import ORG, PEOPLE, SESSIONS, set_up
 from tests.support.read_models import answered, expected, fold, whole_log
 
 EVENT = "busy-day"

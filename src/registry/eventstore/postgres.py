@@ -42,10 +42,9 @@ _COLUMNS: Final = """position, event_id, stream_id, stream_version, type, schema
        data::text AS data, metadata::text AS metadata, recorded_at"""
 # The fence (migrations/0018_log_fence.sql): only events of appends that have finished, and never
 # past one that could still commit with a smaller position. read_all takes the fence in one
-# statement and reads with it in the next (a later snapshot, as 0018 requires; read_log() does the
-# same in one call but hands its rows over only at the end, so the client cannot decode while the
-# server reads: 130-150k rows/s against 190k, bench/README.md). HEAD and HELD_BACK take theirs
-# within one statement: a head or a "more to come" a moment early costs a wait, never a skip.
+# statement and reads with it in the next (a later snapshot, as 0018 requires), so the rows stream
+# to the client as they are read. HEAD and HELD_BACK take theirs within one statement: a head or
+# a "more to come" a moment early costs a wait, never a skip.
 FENCE: Final = "SELECT log_fence()"
 READ_ALL: Final = f"""
 SELECT {_COLUMNS}
