@@ -11,16 +11,19 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from registry.domain.event import Event
-from registry.domain.seating import (
+from registry.domain.changes import (
     Change,
     Dequeued,
+    Moved,
+    MovedToQueue,
     Promoted,
     Queued,
     Released,
     ReleaseReason,
+    Requeued,
     Seated,
 )
+from registry.domain.event import Event
 
 Mode = Literal["in_person", "online", "hybrid"]
 
@@ -83,6 +86,63 @@ class RegistrationOpened(Event, frozen=True):
 
 class RegistrationClosed(Event, frozen=True):
     type_name = "RegistrationClosed"
+
+
+class RegistrationClosingScheduled(Event, frozen=True):
+    """Registration closes by itself at `closes_at` (None: the schedule is withdrawn); the
+    upkeep task appends `RegistrationClosed` once that time has passed."""
+
+    type_name = "RegistrationClosingScheduled"
+    closes_at: dt.datetime | None
+
+
+# -- organisers' changes to seat-bearing sessions (same stream; each decided in the gate fence) --
+
+
+class SessionCapacityChanged(Event, frozen=True):
+    """A session's seats changed: its capacity, its room, or its mode (None: unlimited)."""
+
+    type_name = "SessionCapacityChanged"
+    session_id: str
+    capacity: int | None
+    room_id: str | None
+    mode: Mode
+
+
+class SessionRescheduled(Event, frozen=True):
+    type_name = "SessionRescheduled"
+    session_id: str
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+
+
+class SessionCancelled(Event, frozen=True):
+    type_name = "SessionCancelled"
+    session_id: str
+    reason: str
+
+
+class SessionsMerged(Event, frozen=True):
+    """`session_id` merged into `into`: its seats and queue moved there (participant facts
+    `SeatMoved`, `MovedToWaitlist`, `WaitlistMoved` in the same append)."""
+
+    type_name = "SessionsMerged"
+    session_id: str
+    into: str
+
+
+class EventCancelled(Event, frozen=True):
+    type_name = "EventCancelled"
+    reason: str
+
+
+class EventWentOnline(Event, frozen=True):
+    """Every open session turned online, rooms released, capacity `capacity` (None:
+    unlimited)."""
+
+    type_name = "EventWentOnline"
+    reason: str
+    capacity: int | None
 
 
 # -- a participant (stream participant-<org>:<event>:<participant>) --------------------------
@@ -148,7 +208,56 @@ class WaitlistLeft(Event, frozen=True):
     reason: ReleaseReason
 
 
-SeatEvent = SeatAssigned | Waitlisted | PromotedFromWaitlist | SeatReleased | WaitlistLeft
+class SeatMoved(Event, frozen=True):
+    """A merge moved the seat from `session_id` into `into` (keeping when it was first given);
+    `ticket` is the seat's ticket in `into`. Someone already seated there keeps that one seat."""
+
+    type_name = "SeatMoved"
+    participant_id: str
+    session_id: str
+    into: str
+    ticket: int
+
+
+class MovedToWaitlist(Event, frozen=True):
+    """A merge found `into` full: the seat in `session_id` became an entry in `into`'s queue."""
+
+    type_name = "MovedToWaitlist"
+    participant_id: str
+    session_id: str
+    into: str
+    ticket: int
+
+
+class WaitlistMoved(Event, frozen=True):
+    """A merge moved the entry in `session_id`'s queue to the end of `into`'s."""
+
+    type_name = "WaitlistMoved"
+    participant_id: str
+    session_id: str
+    into: str
+    ticket: int
+
+
+class SeatsOverlapped(Event, frozen=True):
+    """An organiser's change (a reschedule, a merge) left the participant holding seats at
+    overlapping times: a conflict for the organiser to resolve."""
+
+    type_name = "SeatsOverlapped"
+    participant_id: str
+    session_ids: tuple[str, ...]
+
+
+SeatEvent = (
+    SeatAssigned
+    | Waitlisted
+    | PromotedFromWaitlist
+    | SeatReleased
+    | WaitlistLeft
+    | SeatMoved
+    | MovedToWaitlist
+    | WaitlistMoved
+)
 
 ALL_EVENTS: tuple[type[Event], ...] = (
     EventCreated,
@@ -158,6 +267,13 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     SessionDescribed,
     RegistrationOpened,
     RegistrationClosed,
+    RegistrationClosingScheduled,
+    SessionCapacityChanged,
+    SessionRescheduled,
+    SessionCancelled,
+    SessionsMerged,
+    EventCancelled,
+    EventWentOnline,
     ParticipantRegistered,
     EmailClaimed,
     RegistrationCancelled,
@@ -166,6 +282,10 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     PromotedFromWaitlist,
     SeatReleased,
     WaitlistLeft,
+    SeatMoved,
+    MovedToWaitlist,
+    WaitlistMoved,
+    SeatsOverlapped,
 )
 
 
@@ -205,6 +325,12 @@ def seat_event(change: Change) -> SeatEvent:
                 session_id=change.session_id,
                 reason=change.reason,
             )
+        case Moved(participant_id=p, session_id=s, into=i, ticket=t):
+            return SeatMoved(participant_id=p, session_id=s, into=i, ticket=t)
+        case MovedToQueue(participant_id=p, session_id=s, into=i, ticket=t):
+            return MovedToWaitlist(participant_id=p, session_id=s, into=i, ticket=t)
+        case Requeued(participant_id=p, session_id=s, into=i, ticket=t):
+            return WaitlistMoved(participant_id=p, session_id=s, into=i, ticket=t)
 
 
 def seat_change(event: SeatEvent) -> Change:
@@ -228,3 +354,9 @@ def seat_change(event: SeatEvent) -> Change:
             return Released(event.participant_id, event.session_id, event.reason)
         case WaitlistLeft():
             return Dequeued(event.participant_id, event.session_id, event.reason)
+        case SeatMoved():
+            return Moved(event.participant_id, event.session_id, event.into, event.ticket)
+        case MovedToWaitlist():
+            return MovedToQueue(event.participant_id, event.session_id, event.into, event.ticket)
+        case WaitlistMoved():
+            return Requeued(event.participant_id, event.session_id, event.into, event.ticket)

@@ -33,8 +33,39 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
 
+from registry.domain.changes import (
+    Change,
+    Dequeued,
+    Moved,
+    MovedToQueue,
+    Promoted,
+    Queued,
+    Released,
+    ReleaseReason,
+    Requeued,
+    Seated,
+    SessionState,
+)
+
+__all__ = [
+    "Change",
+    "Dequeued",
+    "Moved",
+    "MovedToQueue",
+    "Promoted",
+    "Queued",
+    "ReleaseReason",
+    "Released",
+    "Requeued",
+    "Seated",
+    "Seating",
+    "SessionSeats",
+    "SessionState",
+    "Waiting",
+    "freed_seats",
+    "touched",
+]
 from registry.domain.errors import (
     AlreadySignedUp,
     InvalidCommand,
@@ -44,54 +75,6 @@ from registry.domain.errors import (
     TimeConflict,
     UnknownId,
 )
-
-SessionState = Literal["open", "cancelled", "merged"]
-ReleaseReason = Literal["cancelled", "switched", "promoted", "registration-cancelled"]
-
-
-@dataclass(frozen=True)
-class Seated:
-    participant_id: str
-    session_id: str
-    ticket: int
-    replaced_session_id: str | None = None
-
-
-@dataclass(frozen=True)
-class Queued:
-    participant_id: str
-    session_id: str
-    ticket: int
-    fallback_session_ids: tuple[str, ...]
-    replaces: str | None = None
-
-
-@dataclass(frozen=True)
-class Promoted:
-    participant_id: str
-    session_id: str
-    ticket: int
-
-
-@dataclass(frozen=True)
-class Released:
-    """A seat given up."""
-
-    participant_id: str
-    session_id: str
-    reason: ReleaseReason
-
-
-@dataclass(frozen=True)
-class Dequeued:
-    """A waitlist entry given up."""
-
-    participant_id: str
-    session_id: str
-    reason: ReleaseReason
-
-
-Change = Seated | Queued | Promoted | Released | Dequeued
 
 
 @dataclass
@@ -311,6 +294,30 @@ class Seating:
                 del session.seated[p]
             case Dequeued(participant_id=p):
                 del session.waiting[p]
+            case Moved(participant_id=p, into=into, ticket=t):
+                del session.seated[p]
+                target = self.sessions[into]
+                target.seated.setdefault(p, t)
+                target.next_ticket = max(target.next_ticket, t + 1)
+                self._rename_replaces(p, change.session_id, into)
+            case MovedToQueue(participant_id=p, into=into, ticket=t):
+                del session.seated[p]
+                target = self.sessions[into]
+                target.waiting[p] = Waiting(t, None)
+                target.next_ticket = max(target.next_ticket, t + 1)
+                self._rename_replaces(p, change.session_id, None)
+            case Requeued(participant_id=p, into=into, ticket=t):
+                entry = session.waiting.pop(p)
+                target = self.sessions[into]
+                target.waiting[p] = Waiting(t, None if entry.replaces == into else entry.replaces)
+                target.next_ticket = max(target.next_ticket, t + 1)
+
+    def _rename_replaces(self, participant_id: str, old: str, new: str | None) -> None:
+        """A seat moved (API.md merge: fallbacks that named the source name the target)."""
+        for session in self.sessions.values():
+            entry = session.waiting.get(participant_id)
+            if entry is not None and entry.replaces == old:
+                entry.replaces = None if new == session.session_id else new
 
     # -- steps -------------------------------------------------------------------------------
 
@@ -353,7 +360,7 @@ def freed_seats(changes: Sequence[Change]) -> dict[str, int]:
     """Seats a decision gave back and did not give again, per session."""
     freed: dict[str, int] = {}
     for change in changes:
-        if isinstance(change, Released):
+        if isinstance(change, Released | MovedToQueue):
             freed[change.session_id] = freed.get(change.session_id, 0) + 1
         elif isinstance(change, Seated | Promoted):
             freed[change.session_id] = freed.get(change.session_id, 0) - 1
