@@ -264,6 +264,31 @@ async def test_a_fenced_append_needs_the_current_epoch(store: EventStore) -> Non
     await store.append(fenced)  # an append without a fence is not concerned
 
 
+async def test_an_append_inside_the_fence_lands_with_it_and_fenced_appends_wait(
+    store: EventStore,
+) -> None:
+    """The organisers' changes to seats: read, decide and append inside one fence, while
+    decisions of the old gate queue behind it and are refused afterwards."""
+    fenced = [StreamAppend("participant-o:e1:p1", ANY, [Noted(text="seat")])]
+    async with store.gate_fence("o:e1"):
+        pass
+    queued: asyncio.Task[object] | None = None
+    async with store.gate_fence("o:e1") as epoch:
+        queued = asyncio.create_task(store.append(fenced, fence=GateFence("o:e1", epoch - 1)))
+        await asyncio.sleep(0.05)
+        assert not queued.done()  # it waits for the fence
+        inside = await store.append(
+            [StreamAppend("event-o:e1", ANY, [Noted(text="changed")])], command_id="organiser"
+        )
+        assert [e.event for e in await store.read_stream("event-o:e1")] == [
+            Noted(text="changed")
+        ]
+    with pytest.raises(StaleGateDecision):
+        await queued
+    assert [e.position for e in await store.read_all()] == [inside.position]
+    assert (await store.command_result("organiser")) is not None
+
+
 async def test_a_stored_result_is_only_handed_to_the_same_fingerprint(store: EventStore) -> None:
     await store.append([], command_id="c-1", fingerprint="body-a", answer=b'{"status": 409}')
     same = await store.command_result("c-1", "body-a")

@@ -5,6 +5,7 @@ The body is declared (`data`) for the OpenAPI document; run_command decodes it a
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -18,6 +19,7 @@ from registry.auth.guards import organiser_only
 from registry.auth.principal import Principal
 from registry.domain import commands as cmd
 from registry.domain import programme as rules
+from registry.domain import programme_changes as changes
 from registry.domain.event import Event
 from registry.domain.programme import Programme
 from registry.eventstore import AppendResult
@@ -110,16 +112,21 @@ async def open_registration(
     tags=["organiser"],
 )
 async def close_registration(
-    request: Req, event: FromPath[str], principal: Who, resources: With, data: JSONBody[Empty]
+    request: Req,
+    event: FromPath[str],
+    principal: Who,
+    resources: With,
+    data: JSONBody[cmd.CloseRegistration],
 ) -> Response[Any]:
-    """Close registration (closing a closed event writes nothing); cancellations stay possible."""
+    """Close registration now (closing a closed event writes nothing), or at `at` by itself;
+    cancellations stay possible."""
     return await _change(
         request,
         principal,
         resources,
         event,
-        Empty,
-        lambda p, _: rules.decide_registration(p, False),
+        cmd.CloseRegistration,
+        lambda p, c: changes.decide_close_registration(p, c, dt.datetime.now(dt.UTC)),
     )
 
 
@@ -149,7 +156,7 @@ async def _change(
             keeper,
             ctx,
             event,
-            lambda programme: decide(programme, command),
+            lambda programme: decide(changes.not_cancelled(programme), command),
             status,
             body_of(command),
         )

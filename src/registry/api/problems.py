@@ -102,6 +102,7 @@ ERROR_SLUGS: Final[Mapping[type[object], str]] = {
     errors.SessionFull: "session-full",
     errors.InvalidCommand: "validation-failed",
     errors.NotSignedUp: "not-found",
+    errors.NoSuchSession: "not-found",
     UnknownEvent: "not-found",
     UnknownParticipant: "not-found",
     CommandIdReused: "idempotency-key-reused",

@@ -67,7 +67,8 @@ class Dequeued:
 
 @dataclass(frozen=True)
 class Moved:
-    """A merge moved the seat into `into` (someone seated there already keeps that seat)."""
+    """A merge moved the seat into `into`, where it keeps its first `seated_at` (someone
+    seated there already keeps that seat instead: `Released` with reason "merged")."""
 
     participant_id: str
     session_id: str

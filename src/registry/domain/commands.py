@@ -78,3 +78,42 @@ class SubmitRegistration(Command, frozen=True, kw_only=True):
 
     participant: RegisterParticipant
     session_ids: Annotated[list[Slug], msgspec.Meta(max_length=100)]
+
+
+# -- organisers' changes to seat-bearing sessions and to the whole event ------------------------
+
+
+class PatchSession(Command, frozen=True, kw_only=True):
+    """Only the fields sent change; `room_id` and `capacity` may be sent as null (no room;
+    unlimited, online only)."""
+
+    title: Text | msgspec.UnsetType = msgspec.UNSET
+    starts_at: dt.datetime | msgspec.UnsetType = msgspec.UNSET
+    ends_at: dt.datetime | msgspec.UnsetType = msgspec.UNSET
+    room_id: Slug | msgspec.UnsetType | None = msgspec.UNSET
+    capacity: Seats | msgspec.UnsetType | None = msgspec.UNSET
+    mode: Mode | msgspec.UnsetType = msgspec.UNSET
+
+
+class CancelSession(Command, frozen=True, kw_only=True):
+    reason: Text
+
+
+class MergeSessions(Command, frozen=True, kw_only=True):
+    into: Slug
+
+
+class CancelEvent(Command, frozen=True, kw_only=True):
+    reason: Text
+
+
+class GoOnline(Command, frozen=True, kw_only=True):
+    reason: Text
+    capacity: Seats | None = None
+
+
+class CloseRegistration(Command, frozen=True, kw_only=True):
+    """Without `at`, close now; with a time still to come, close by itself then (a time passed
+    closes now)."""
+
+    at: dt.datetime | None = None

@@ -96,3 +96,11 @@ class NotSignedUp(DomainError):
         super().__init__(f"participant {participant_id} is not signed up for {session_id}")
         self.participant_id = participant_id
         self.session_id = session_id
+
+
+class NoSuchSession(DomainError):
+    """The session id in the path names no session of the event (404)."""
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(f"unknown session: {session_id}")
+        self.session_id = session_id

@@ -16,14 +16,21 @@ from registry.domain import commands as cmd
 from registry.domain.errors import AlreadyExists, InvalidCommand, RoomConflict, UnknownId
 from registry.domain.event import Event
 from registry.domain.events import (
+    EventCancelled,
     EventCreated,
+    EventWentOnline,
     Mode,
     RegistrationClosed,
+    RegistrationClosingScheduled,
     RegistrationOpened,
     RoomAdded,
     RoomChanged,
+    SessionCancelled,
+    SessionCapacityChanged,
     SessionDescribed,
+    SessionRescheduled,
     SessionScheduled,
+    SessionsMerged,
 )
 
 Registration = Literal["open", "closed"]
@@ -67,7 +74,9 @@ class Programme:
     rooms: dict[str, Room] = field(default_factory=dict)
     sessions: dict[str, Session] = field(default_factory=dict)
     registration: Registration = "closed"
-    state: Literal["scheduled", "cancelled"] = "scheduled"
+    #: When registration closes by itself (None: only when an organiser closes it).
+    closes_at: dt.datetime | None = None
+    state: Literal["scheduled", "cancelled", "online"] = "scheduled"
 
     @property
     def last_day(self) -> dt.date:
@@ -105,7 +114,7 @@ def decide_add_room(programme: Programme, command: cmd.AddRoom) -> list[Event]:
 def decide_schedule(programme: Programme, command: cmd.ScheduleSession) -> list[Event]:
     if command.id in programme.sessions:
         raise AlreadyExists("session", command.id)
-    session = _checked_session(programme, command)
+    session = checked_session(programme, command)
     return [_scheduled(session)]
 
 
@@ -141,7 +150,7 @@ def decide_replace(programme: Programme, command: cmd.ReplaceProgramme) -> list[
     for index, session in enumerate(command.sessions):
         known_session = current.sessions.get(session.id)
         if known_session is None:
-            checked = _checked_session(current, session, field_prefix=f"sessions[{index}].")
+            checked = checked_session(current, session, field_prefix=f"sessions[{index}].")
             event = _scheduled(checked)
         else:
             _refuse_seat_changes(known_session, current, session, index)
@@ -216,14 +225,57 @@ def evolve(programme: Programme | None, event: Event) -> Programme:
         case RegistrationOpened():
             return replace(programme, registration="open")
         case RegistrationClosed():
-            return replace(programme, registration="closed")
+            return replace(programme, registration="closed", closes_at=None)
+        case RegistrationClosingScheduled():
+            return replace(programme, closes_at=event.closes_at)
+        case SessionCapacityChanged():
+            return _session(
+                programme,
+                event.session_id,
+                capacity=event.capacity,
+                room_id=event.room_id,
+                mode=event.mode,
+            )
+        case SessionRescheduled():
+            return _session(
+                programme, event.session_id, starts_at=event.starts_at, ends_at=event.ends_at
+            )
+        case SessionCancelled():
+            return _session(programme, event.session_id, state="cancelled")
+        case SessionsMerged():
+            return _session(programme, event.session_id, state="merged", merged_into=event.into)
+        case EventCancelled():
+            return replace(
+                _each_open_session(programme, state="cancelled"),
+                state="cancelled",
+                registration="closed",
+                closes_at=None,
+            )
+        case EventWentOnline():
+            online = _each_open_session(
+                programme, mode="online", room_id=None, capacity=event.capacity
+            )
+            return replace(online, state="online")
     return programme
+
+
+def _session(programme: Programme, session_id: str, **changes: object) -> Programme:
+    changed = replace(programme.sessions[session_id], **changes)  # type: ignore[arg-type]
+    return replace(programme, sessions={**programme.sessions, session_id: changed})
+
+
+def _each_open_session(programme: Programme, **changes: object) -> Programme:
+    sessions = {
+        sid: replace(s, **changes) if s.state == "open" else s  # type: ignore[arg-type]
+        for sid, s in programme.sessions.items()
+    }
+    return replace(programme, sessions=sessions)
 
 
 # -- rules -------------------------------------------------------------------------------------
 
 
-def _checked_session(
+def checked_session(
     programme: Programme, command: cmd.ScheduleSession, field_prefix: str = ""
 ) -> Session:
     for name, value in (("starts_at", command.starts_at), ("ends_at", command.ends_at)):
@@ -274,6 +326,7 @@ def _checked_session(
         for other in programme.sessions.values():
             if (
                 other.room_id == session.room_id
+                and other.session_id != session.session_id
                 and other.state == "open"
                 and other.overlaps(session)
             ):

@@ -297,7 +297,7 @@ class Seating:
             case Moved(participant_id=p, into=into, ticket=t):
                 del session.seated[p]
                 target = self.sessions[into]
-                target.seated.setdefault(p, t)
+                target.seated[p] = t
                 target.next_ticket = max(target.next_ticket, t + 1)
                 self._rename_replaces(p, change.session_id, into)
             case MovedToQueue(participant_id=p, into=into, ticket=t):

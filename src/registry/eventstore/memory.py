@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
+from contextvars import ContextVar
 from datetime import UTC, datetime
 
 import msgspec
@@ -37,6 +38,8 @@ class MemoryEventStore:
         self._lock = asyncio.Lock()
         self._epochs: dict[str, int] = {}
         self._grown = asyncio.Condition()
+        #: The task holding a gate fence (a task it starts inherits the context, not the fence).
+        self._in_fence: ContextVar[object] = ContextVar(f"in-fence-{id(self)}", default=None)
 
     async def append(
         self,
@@ -57,7 +60,10 @@ class MemoryEventStore:
             answer=answer,
             fence=fence,
         )
-        async with self._lock:
+        # Inside this task's own gate fence the lock is held already (asyncio's is not
+        # reentrant); such an append is part of the fence's block, as in PostgreSQL.
+        held = self._in_fence.get() is asyncio.current_task() is not None
+        async with contextlib.nullcontext() if held else self._lock:
             if command_id is not None and command_id in self._commands:
                 known = self._commands[command_id]
                 if known.fingerprint != fingerprint:
@@ -141,7 +147,11 @@ class MemoryEventStore:
     async def gate_fence(self, key: str) -> AsyncIterator[int]:
         async with self._lock:  # appends wait for the block, as in PostgreSQL
             self._epochs[key] = self._epochs.get(key, 0) + 1
-            yield self._epochs[key]
+            token = self._in_fence.set(asyncio.current_task())
+            try:
+                yield self._epochs[key]
+            finally:
+                self._in_fence.reset(token)
 
     def _longer_than(self, length: int) -> Callable[[], bool]:
         return lambda: len(self._log) > length

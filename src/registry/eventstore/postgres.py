@@ -79,6 +79,12 @@ STREAM_IDS: Final = (
 # A rebuild of the gate: the fence lock taken exclusively (appends hold it shared, see
 # migrations/0009_append_events_gate_fence.sql), then the epoch moved on.
 FENCE_LOCK: Final = "SELECT pg_advisory_xact_lock($1, hashtext($2))"
+#: The epoch the fence will move to: known before it is written, because the fence's lock keeps
+#: every other fence out, and written last, so that an append inside the fence is still the
+#: transaction's first write (append_events insists, see 0020).
+FENCE_NEXT: Final = (
+    "SELECT coalesce((SELECT epoch FROM gate_epochs WHERE event_key = $1), 0) + 1"
+)
 FENCE_ADVANCE: Final = """
 INSERT INTO gate_epochs AS g (event_key, epoch) VALUES ($1, 1)
 ON CONFLICT (event_key) DO UPDATE SET epoch = g.epoch + 1, rebuilt_at = clock_timestamp()
@@ -118,7 +124,9 @@ class PostgresEventStore:
         self._pool = pool
         self._codec = codec
         #: The connection holding this task's gate fence, if any (see `_reader`).
-        self._fence_connection: ContextVar[Connection | None] = ContextVar(
+        #: (task, connection): a task started inside the fence inherits the context but is
+        #: not part of the block, and must not share its connection.
+        self._fence_connection: ContextVar[tuple[object, Connection] | None] = ContextVar(
             f"gate-fence-{id(self)}", default=None
         )
         self._batch_size = batch_size
@@ -144,6 +152,13 @@ class PostgresEventStore:
             answer=answer,
             fence=fence,
         )
+        held = self._fence_held()
+        if held is not None:
+            # Inside this task's gate fence: on its connection, in a savepoint (a refusal must
+            # not abort the fence), committed with the fence. Another pooled connection could
+            # wait for ever behind appends queued on the fence's lock (see `_reader`).
+            async with held.transaction():
+                return await self.append_prepared(held, prepared)
         async with self._pool.acquire() as conn:
             return await self.append_prepared(conn, prepared)
 
@@ -238,13 +253,20 @@ class PostgresEventStore:
             answer=None if answer is None else answer.encode(),
         )
 
+    def _fence_held(self) -> Connection | None:
+        """The connection of the gate fence this very task holds, if any."""
+        held = self._fence_connection.get()
+        if held is None or held[0] is not asyncio.current_task():
+            return None
+        return held[1]
+
     @contextlib.asynccontextmanager
     async def _reader(self) -> AsyncIterator[Connection]:
         """A connection to read with: inside gate_fence (same task), the fence's own one. The
         rebuild reads the log while holding the fence, and new appends queue behind the fence's
         lock holding pool connections: reading on a second pooled connection could wait for one
         of them for ever (seen under 64 concurrent sign-ups with a pool of 20)."""
-        held = self._fence_connection.get()
+        held = self._fence_held()
         if held is not None:
             yield held
             return
@@ -283,12 +305,14 @@ class PostgresEventStore:
     async def gate_fence(self, key: str) -> AsyncIterator[int]:
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(FENCE_LOCK, GATE_LOCK_CLASS, key)
-            epoch: int = await conn.fetchval(FENCE_ADVANCE, key)
-            token = self._fence_connection.set(conn)
+            epoch: int = await conn.fetchval(FENCE_NEXT, key)
+            token = self._fence_connection.set((asyncio.current_task(), conn))
             try:
                 yield epoch
             finally:
                 self._fence_connection.reset(token)
+            advanced = await conn.fetchval(FENCE_ADVANCE, key)
+            assert advanced == epoch, "the fence's lock keeps every other fence out"
 
     async def subscribe(self, from_position: int = 1) -> AsyncIterator[RecordedEvent]:
         wake = asyncio.Event()

@@ -82,5 +82,9 @@ class EventStore(Protocol):
         Appends fenced on `key` that are in flight finish first; new ones wait for the block to
         end; any carrying an older epoch then fail with StaleGateDecision. The capacity gate
         rebuilds an event inside this block, so no decision of the old gate lands afterwards.
+        One `append` by the same task inside the block is part of it: it commits when the block
+        ends without an error, and not at all otherwise (organisers' changes to seats decide on
+        the log's seating and append it there: handlers/organiser_changes.py). The memory
+        adapter, which has no transactions, keeps it even when the block fails.
         """
         ...

@@ -15,8 +15,14 @@ from typing import TypeVar
 import structlog
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from registry.capacity.gate import CapacityGate, GateNotReady, ParticipantBusy
+from registry.capacity.gate import (
+    CapacityGate,
+    GateNotReady,
+    ParticipantBusy,
+    RegistrationState,
+)
 from registry.domain.events import SeatEvent, seat_change
+from registry.domain.programme import Programme
 from registry.domain.seating import Seating, SessionSeats
 from registry.domain.streams import event_key, participant_stream_prefix
 from registry.eventstore import EventStore
@@ -37,26 +43,36 @@ async def rebuild(store: EventStore, gate: CapacityGate, organisation: str, even
     key = event_key(organisation, event_id)
     async with store.gate_fence(key) as epoch:
         programme, _ = await load_programme(store, organisation, event_id)
-        seating = Seating(
-            {
-                s.session_id: SessionSeats(
-                    s.session_id,
-                    s.starts_at,
-                    s.ends_at,
-                    s.capacity,
-                    s.waitlist,
-                    s.state,
-                    s.merged_into,
-                )
-                for s in programme.sessions.values()
-            }
-        )
-        for recorded in await store.read_streams(participant_stream_prefix(organisation, event_id)):
-            if isinstance(recorded.event, SeatEvent):
-                seating.apply(seat_change(recorded.event))
-        registration = "cancelled" if programme.state == "cancelled" else programme.registration
-        await gate.load(key, seating, registration, epoch)
+        seating = await fold_seating(store, organisation, programme)
+        await gate.load(key, seating, registration_state(programme), epoch)
     return epoch
+
+
+async def fold_seating(store: EventStore, organisation: str, programme: Programme) -> Seating:
+    """The event's seats and queues, folded from its participants' streams."""
+    seating = Seating(
+        {
+            s.session_id: SessionSeats(
+                s.session_id,
+                s.starts_at,
+                s.ends_at,
+                s.capacity,
+                s.waitlist,
+                s.state,
+                s.merged_into,
+            )
+            for s in programme.sessions.values()
+        }
+    )
+    prefix = participant_stream_prefix(organisation, programme.event_id)
+    for recorded in await store.read_streams(prefix):
+        if isinstance(recorded.event, SeatEvent):
+            seating.apply(seat_change(recorded.event))
+    return seating
+
+
+def registration_state(programme: Programme) -> RegistrationState:
+    return "cancelled" if programme.state == "cancelled" else programme.registration
 
 
 class GateKeeper:
@@ -121,6 +137,9 @@ class GateKeeper:
             )
 
     async def rebuild(self, organisation: str, event_id: str) -> int:
-        lock = self._locks.setdefault(event_key(organisation, event_id), asyncio.Lock())
-        async with lock:
+        async with self.rebuilding(organisation, event_id):
             return await rebuild(self.store, self.gate, organisation, event_id)
+
+    def rebuilding(self, organisation: str, event_id: str) -> asyncio.Lock:
+        """This process's lock for loading the event's gate (one rebuild at a time)."""
+        return self._locks.setdefault(event_key(organisation, event_id), asyncio.Lock())

@@ -228,6 +228,11 @@ async def _decide_and_append(
         except StaleGateDecision:
             if attempt == STALE_RETRIES:
                 raise
+            if attempt > 0:
+                # Stale twice: normally a rebuild or an organiser's change moved the fence on
+                # and loaded the gate; if the process doing that died between the two, the gate
+                # is behind the fence for good until it is rebuilt.
+                await keeper.rebuild_quietly(ctx.organisation, event_id)
     raise AssertionError("unreachable")
 
 

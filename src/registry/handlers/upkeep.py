@@ -6,6 +6,7 @@
   decision and the append): a command found in the log is confirmed; one that is not is never
   undone in place (its append might still land), the event's gate is rebuilt instead, inside the
   store's fence, so that the late append either is read by the rebuild or refused as stale.
+- It closes registration whose scheduled closing time has come (`close_if_due`).
 - Then it fills free seats beside a queue (seat_appends.fill_free_seats): a rebuild can find
   them (a failed seat decision others queued behind), and a process can die between confirming
   a decision that gave seats back and filling them.
@@ -15,13 +16,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 from dataclasses import dataclass
 
 import structlog
 
 from registry.capacity.gate import wall_clock_ms
+from registry.domain.event import Event
+from registry.domain.events import RegistrationClosed
+from registry.domain.programme import Programme
+from registry.domain.programme_changes import closing_due
+from registry.handlers.context import CommandContext
 from registry.handlers.gate_sync import GateKeeper
-from registry.handlers.seat_appends import fill_free_seats
+from registry.handlers.loading import load_programme
+from registry.handlers.programme import change_programme
+from registry.handlers.seat_appends import FILL_ACTOR, fill_free_seats
 
 log = structlog.get_logger(__name__)
 EVENT_STREAMS = "event-"
@@ -74,7 +83,32 @@ async def reconcile(keeper: GateKeeper, now_ms: int | None = None) -> int:
             log.info("rebuilding a gate with holds not in the log", event_key=key)
             await keeper.rebuild(organisation, event_id)
         await fill_free_seats(keeper, organisation, event_id)
+        await close_if_due(keeper, organisation, event_id)
     return settled
+
+
+async def close_if_due(
+    keeper: GateKeeper, organisation: str, event_id: str, now: dt.datetime | None = None
+) -> bool:
+    """Close registration whose scheduled closing has come (RegistrationClosingScheduled): at
+    most one reconcile interval late. The command id names the schedule, so several processes
+    doing it at once close it once."""
+    programme, _ = await load_programme(keeper.store, organisation, event_id)
+    if not closing_due(programme, now or dt.datetime.now(dt.UTC)):
+        return False
+    assert programme.closes_at is not None
+    ctx = CommandContext(
+        organisation=organisation,
+        actor=FILL_ACTOR,
+        command_id=f"close:{organisation}:{event_id}:{programme.closes_at.isoformat()}",
+    )
+
+    def close(current: Programme) -> list[Event]:  # decided again on the programme read there
+        return [RegistrationClosed()] if closing_due(current, dt.datetime.now(dt.UTC)) else []
+
+    await change_programme(keeper, ctx, event_id, close, 200)
+    log.info("registration closed as scheduled", event_key=f"{organisation}:{event_id}")
+    return True
 
 
 async def build(keeper: GateKeeper, upkeep: Upkeep) -> None:
