@@ -40,6 +40,15 @@ class Settings(BaseSettings):
     #: Largest accepted request body, in bytes.
     max_body_bytes: int = 1024 * 1024
 
+    #: Webhooks (src/registry/notifications/): how often the dispatcher looks for work, how long
+    #: one request may take, and the retries: attempt n waits a random time up to
+    #: min(cap, base * 2 ** (n - 1)) seconds; after `max_attempts` failures a delivery is dead.
+    webhook_poll_interval_s: float = Field(default=0.5, gt=0)
+    webhook_timeout_s: float = Field(default=5.0, gt=0)
+    webhook_retry_base_s: float = Field(default=2.0, ge=0)
+    webhook_retry_cap_s: float = Field(default=3600.0, ge=0)
+    webhook_max_attempts: int = Field(default=12, ge=1)
+
     @property
     def uses_embedded_servers(self) -> bool:
         return self.database_url is None and self.redis_url is None

@@ -26,6 +26,7 @@ from registry.eventstore import EventCodec
 from registry.eventstore.postgres import PostgresEventStore
 from registry.handlers import upkeep
 from registry.handlers.gate_sync import GateKeeper
+from registry.notifications.dispatcher import Dispatcher, DispatchSettings
 from registry.settings import Settings
 
 _STATE_KEY: Final = "resources"
@@ -92,6 +93,10 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             projector = Projector(pool, store, PROJECTIONS, _connector(settings.database_url))
             run = asyncio.create_task(projector.run(), name="projector")
             stack.push_async_callback(_cancel, run)
+        # Every worker runs one; they share the work through row locks (notifications/outbox.py).
+        dispatcher = Dispatcher(pool, DispatchSettings.from_settings(settings))
+        webhooks = asyncio.create_task(dispatcher.run(), name="webhook-dispatcher")
+        stack.push_async_callback(_cancel, webhooks)
         yield Resources(settings=settings, pool=pool, redis=redis, keeper=keeper, upkeep=status)
 
 
