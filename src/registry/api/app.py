@@ -8,7 +8,7 @@ from litestar import Litestar, Router
 from litestar.di import Provide
 from litestar.types import ControllerRouterHandler
 
-from registry.api import forms, health, metrics, organiser, reads, webhooks
+from registry.api import forms, health, metrics, organiser, organiser_changes, reads, webhooks
 from registry.api.lifespan import provide_resources, resources_lifespan
 from registry.api.openapi import openapi_config
 from registry.api.problems import problem_response
@@ -21,7 +21,13 @@ def _v1() -> Router:
     """The public API: each route carries its own role guard (API.md "General")."""
     return Router(
         path="/v1",
-        route_handlers=[*organiser.ROUTES, *forms.ROUTES, *reads.ROUTES, *webhooks.ROUTES],
+        route_handlers=[
+            *organiser.ROUTES,
+            *organiser_changes.ROUTES,
+            *forms.ROUTES,
+            *reads.ROUTES,
+            *webhooks.ROUTES,
+        ],
     )
 
 
