@@ -1,6 +1,11 @@
 """Read model `catalog`: the sessions, rooms and participants (by name) of every event, as the
 programme's and registrations' events describe them. The other reads join it for titles, times,
-rooms and names (projections/reads.py)."""
+rooms, states and names (projections/reads.py).
+
+Sessions follow organisers' changes as `registry.domain.programme.evolve` does: capacity, room and
+mode, times, `state` ("open" | "cancelled" | "merged") and `merged_into`. The event's own state,
+registration window and closing time are not kept here: no read joins them (GET /v1/events/{event}
+folds the event's stream)."""
 
 from __future__ import annotations
 
@@ -10,12 +15,18 @@ from typing import Final
 from projections.base import Statements, where
 from registry.dbtypes import Connection
 from registry.domain.events import (
+    EventCancelled,
+    EventWentOnline,
     ParticipantRegistered,
     RegistrationCancelled,
     RoomAdded,
     RoomChanged,
+    SessionCancelled,
+    SessionCapacityChanged,
     SessionDescribed,
+    SessionRescheduled,
     SessionScheduled,
+    SessionsMerged,
 )
 from registry.eventstore import RecordedEvent
 
@@ -37,6 +48,32 @@ DO UPDATE SET title = EXCLUDED.title, room_id = EXCLUDED.room_id,
 DESCRIBE_SESSION: Final = """
 UPDATE rm_sessions SET title = $5
  WHERE generation = $1 AND organisation = $2 AND event_id = $3 AND session_id = $4
+"""
+SESSION_SEATS: Final = """
+UPDATE rm_sessions SET capacity = $5, room_id = $6, mode = $7
+ WHERE generation = $1 AND organisation = $2 AND event_id = $3 AND session_id = $4
+"""
+RESCHEDULE_SESSION: Final = """
+UPDATE rm_sessions SET starts_at = $5, ends_at = $6
+ WHERE generation = $1 AND organisation = $2 AND event_id = $3 AND session_id = $4
+"""
+CANCEL_SESSION: Final = """
+UPDATE rm_sessions SET state = 'cancelled'
+ WHERE generation = $1 AND organisation = $2 AND event_id = $3 AND session_id = $4
+"""
+MERGE_SESSION: Final = """
+UPDATE rm_sessions SET state = 'merged', merged_into = $5
+ WHERE generation = $1 AND organisation = $2 AND event_id = $3 AND session_id = $4
+"""
+# The whole event cancelled or turned online touches only the sessions still open: one that was
+# cancelled or merged before keeps its state, room and capacity (registry.domain.programme).
+CANCEL_EVENT: Final = """
+UPDATE rm_sessions SET state = 'cancelled'
+ WHERE generation = $1 AND organisation = $2 AND event_id = $3 AND state = 'open'
+"""
+EVENT_ONLINE: Final = """
+UPDATE rm_sessions SET mode = 'online', room_id = NULL, capacity = $4
+ WHERE generation = $1 AND organisation = $2 AND event_id = $3 AND state = 'open'
 """
 INSERT_PARTICIPANT: Final = """
 INSERT INTO rm_participants (generation, organisation, event_id, participant_id, name)
@@ -72,6 +109,18 @@ class Catalog:
                     )  # fmt: skip
                 case SessionDescribed() as e:
                     out.add(DESCRIBE_SESSION, g, org, ev, e.session_id, e.title)
+                case SessionCapacityChanged() as e:
+                    out.add(SESSION_SEATS, g, org, ev, e.session_id, e.capacity, e.room_id, e.mode)
+                case SessionRescheduled() as e:
+                    out.add(RESCHEDULE_SESSION, g, org, ev, e.session_id, e.starts_at, e.ends_at)
+                case SessionCancelled() as e:
+                    out.add(CANCEL_SESSION, g, org, ev, e.session_id)
+                case SessionsMerged() as e:
+                    out.add(MERGE_SESSION, g, org, ev, e.session_id, e.into)
+                case EventCancelled():
+                    out.add(CANCEL_EVENT, g, org, ev)
+                case EventWentOnline() as e:
+                    out.add(EVENT_ONLINE, g, org, ev, e.capacity)
                 case ParticipantRegistered() as e:
                     out.add(INSERT_PARTICIPANT, g, org, ev, e.participant_id, e.name)
                 case RegistrationCancelled() as e:
