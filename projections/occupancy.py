@@ -13,12 +13,15 @@ from typing import Final
 from projections.base import where
 from registry.dbtypes import Connection
 from registry.domain.events import (
+    MovedToWaitlist,
     PromotedFromWaitlist,
     SeatAssigned,
     SeatEvent,
+    SeatMoved,
     SeatReleased,
     Waitlisted,
     WaitlistLeft,
+    WaitlistMoved,
 )
 from registry.eventstore import RecordedEvent
 
@@ -30,13 +33,23 @@ DO UPDATE SET seated = rm_occupancy.seated + EXCLUDED.seated,
               waitlisted = rm_occupancy.waitlisted + EXCLUDED.waitlisted
 """
 
-#: What each fact does to (seated, waitlisted).
+#: What each fact does to (seated, waitlisted) of its own session.
 _DELTAS: Final[dict[type, tuple[int, int]]] = {
     SeatAssigned: (1, 0),
     Waitlisted: (0, 1),
     PromotedFromWaitlist: (1, -1),
     SeatReleased: (-1, 0),
     WaitlistLeft: (0, -1),
+    # A merge's moves take from `session_id` here and give to `into` (_INTO).
+    SeatMoved: (-1, 0),
+    MovedToWaitlist: (-1, 0),
+    WaitlistMoved: (0, -1),
+}
+#: What a merge's move does to (seated, waitlisted) of the session it moves into.
+_INTO: Final[dict[type, tuple[int, int]]] = {
+    SeatMoved: (1, 0),
+    MovedToWaitlist: (0, 1),
+    WaitlistMoved: (0, 1),
 }
 
 
@@ -58,6 +71,11 @@ class Occupancy:
             key = (found.organisation, found.event_id, event.session_id)
             seated[key] += delta[0]
             waiting[key] += delta[1]
+            if isinstance(event, SeatMoved | MovedToWaitlist | WaitlistMoved):
+                gained = _INTO[type(event)]
+                into = (found.organisation, found.event_id, event.into)
+                seated[into] += gained[0]
+                waiting[into] += gained[1]
         rows = [
             (generation, *key, seated[key], waiting[key]) for key in seated.keys() | waiting.keys()
         ]
