@@ -32,6 +32,8 @@ SELECT room_id, name, capacity FROM rm_rooms
  ORDER BY room_id
  LIMIT $5
 """
+# A cancelled or merged session no longer uses its room (the programme lets another session
+# take it at those times), so its range is not shown; sessions turned online have no room.
 ROOM_RANGES: Final = """
 SELECT s.room_id, s.session_id, s.starts_at, s.ends_at, s.capacity,
        coalesce(o.seated, 0) AS seated
@@ -40,7 +42,7 @@ SELECT s.room_id, s.session_id, s.starts_at, s.ends_at, s.capacity,
     ON o.generation = $4 AND o.organisation = s.organisation AND o.event_id = s.event_id
    AND o.session_id = s.session_id
  WHERE s.generation = $1 AND s.organisation = $2 AND s.event_id = $3
-   AND s.room_id = ANY($5::text[])
+   AND s.room_id = ANY($5::text[]) AND s.state = 'open'
  ORDER BY s.starts_at, s.session_id
 """
 ATTENDEES: Final = """
@@ -79,6 +81,8 @@ SELECT q.participant_id, q.ticket, q.waitlist_position, p.name,
  ORDER BY q.ticket
  LIMIT $11
 """
+# Times are the sessions' current ones (rm_sessions follows reschedules): a conflict is what
+# the programme looks like now, not when the seats were given.
 CONFLICTS: Final = """
 WITH held AS (
     SELECT se.participant_id, se.session_id, st.starts_at, st.ends_at

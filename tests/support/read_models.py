@@ -16,7 +16,7 @@ from projections.runner import apply_batch
 from registry.domain import programme as rules
 from registry.domain.events import ParticipantRegistered, SeatEvent, seat_change
 from registry.domain.programme import Programme
-from registry.domain.seating import Promoted, Seated, Seating, SessionSeats
+from registry.domain.seating import Moved, Promoted, Seated, Seating, SessionSeats
 from registry.eventstore import EventStore, RecordedEvent
 
 ALL = reads.Page(reads.MAX_LIMIT)
@@ -27,7 +27,14 @@ class Folded:
     programme: Programme
     seating: Seating
     names: dict[str, str] = field(default_factory=dict)
+    #: (session, participant) -> when and at which log position the seat was first given: a
+    #: seat a merge moved keeps both (attendees are listed in that order, API.md).
     seated_at: dict[tuple[str, str], dt.datetime] = field(default_factory=dict)
+    seated_position: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def attendees(self, session_id: str) -> list[str]:
+        seated = self.seating.sessions[session_id].seated
+        return sorted(seated, key=lambda who: self.seated_position[session_id, who])
 
 
 def fold(events: Sequence[RecordedEvent], organisation: str, event_id: str) -> Folded:
@@ -40,7 +47,15 @@ def fold(events: Sequence[RecordedEvent], organisation: str, event_id: str) -> F
     assert programme is not None, f"no event {event_id}"
     seating = Seating(
         {
-            s.session_id: SessionSeats(s.session_id, s.starts_at, s.ends_at, s.capacity, s.waitlist)
+            s.session_id: SessionSeats(
+                s.session_id,
+                s.starts_at,
+                s.ends_at,
+                s.capacity,
+                s.waitlist,
+                state=s.state,
+                merged_into=s.merged_into,
+            )
             for s in programme.sessions.values()
         }
     )
@@ -55,7 +70,14 @@ def fold(events: Sequence[RecordedEvent], organisation: str, event_id: str) -> F
             change = seat_change(event)
             seating.apply(change)
             if isinstance(change, Seated | Promoted):
-                folded.seated_at[change.session_id, change.participant_id] = recorded.recorded_at
+                seat = change.session_id, change.participant_id
+                folded.seated_at[seat] = recorded.recorded_at
+                folded.seated_position[seat] = recorded.position
+            elif isinstance(change, Moved):
+                source = change.session_id, change.participant_id
+                into = change.into, change.participant_id
+                folded.seated_at[into] = folded.seated_at[source]
+                folded.seated_position[into] = folded.seated_position[source]
     return folded
 
 
@@ -100,7 +122,8 @@ def expected(folded: Folded) -> dict[str, Any]:
                     "seated": len(seating.sessions[s.session_id].seated),
                 }
                 for s in sessions
-                if s.room_id == r.room_id
+                # A cancelled or merged session no longer uses its room.
+                if s.room_id == r.room_id and s.state == "open"
             ],
         }
         for r in sorted(p.rooms.values(), key=lambda r: r.room_id)
@@ -112,7 +135,7 @@ def expected(folded: Folded) -> dict[str, Any]:
                 "name": folded.names.get(who),
                 "seated_at": _utc(folded.seated_at[s.session_id, who]),
             }
-            for who in seating.sessions[s.session_id].seated
+            for who in folded.attendees(s.session_id)
         ]
         for s in sessions
     }
