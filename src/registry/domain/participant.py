@@ -6,13 +6,16 @@ from dataclasses import dataclass, field, replace
 
 from registry.domain.event import Event
 from registry.domain.events import (
+    MovedToWaitlist,
     ParticipantRegistered,
     PromotedFromWaitlist,
     RegistrationCancelled,
     SeatAssigned,
+    SeatMoved,
     SeatReleased,
     Waitlisted,
     WaitlistLeft,
+    WaitlistMoved,
 )
 
 
@@ -67,4 +70,34 @@ def evolve(participant: Participant | None, event: Event) -> Participant | None:
             waiting = {k: v for k, v in participant.waiting.items() if k != event.session_id}
             named = {k: v for k, v in participant.replaces.items() if k != event.session_id}
             return replace(participant, waiting=waiting, replaces=named)
+        # A merge (as Seating.apply: entries that named the moved seat name where it went).
+        case SeatMoved():
+            seats = {k: v for k, v in participant.seats.items() if k != event.session_id}
+            seats[event.into] = event.ticket
+            named = _renamed(participant.replaces, event.session_id, event.into)
+            return replace(participant, seats=seats, replaces=named)
+        case MovedToWaitlist():
+            seats = {k: v for k, v in participant.seats.items() if k != event.session_id}
+            waiting = {**participant.waiting, event.into: event.ticket}
+            named = _renamed(participant.replaces, event.session_id, None)
+            return replace(participant, seats=seats, waiting=waiting, replaces=named)
+        case WaitlistMoved():
+            waiting = {k: v for k, v in participant.waiting.items() if k != event.session_id}
+            waiting[event.into] = event.ticket
+            named = {k: v for k, v in participant.replaces.items() if k != event.session_id}
+            kept = participant.replaces.get(event.session_id)
+            if kept is not None and kept != event.into:
+                named[event.into] = kept
+            return replace(participant, waiting=waiting, replaces=named)
     return participant
+
+
+def _renamed(replaces: dict[str, str], old: str, new: str | None) -> dict[str, str]:
+    """Entries whose `replaces` named the seat in `old` now name `new` (or nothing)."""
+    named: dict[str, str] = {}
+    for waited, seat in replaces.items():
+        if seat != old:
+            named[waited] = seat
+        elif new is not None and new != waited:
+            named[waited] = new
+    return named
