@@ -345,3 +345,34 @@ async def test_a_deleted_webhook_gets_no_deliveries_and_a_read_waits_for_the_fan
     )
     assert late.status_code == 503
     assert late.json()["type"] == "/problems/unavailable"
+
+
+async def test_an_organisers_change_notifies_through_its_own_write_path(
+    api: Api, receivers: tuple[Receiver, Receiver]
+) -> None:
+    healthy, _ = receivers
+    healthy.failures = 0
+    await register(api, healthy.url)
+    await api.create_event()
+    await api.room("r1", 5)
+    assert (await api.session("talk", "r1")).status_code == 201
+    ann = await api.participant("ann")
+    assert (await api.sign_up(ann, "talk")).json()["status"] == "seated"
+    cancelled = await api.post(
+        "/v1/events/almelo/sessions/talk/cancel", {"reason": "ill"}, "organiser"
+    )
+    assert cancelled.status_code == 200, cancelled.text
+
+    async def both() -> bool:
+        return len(healthy.requests) >= 2
+
+    await eventually(both, 10, "two notifications")
+    bodies = {json.loads(r.body)["type"]: json.loads(r.body) for r in healthy.requests}
+    assert sorted(bodies) == ["SeatReleased", "SessionCancelled"]
+    assert len(healthy.requests) == 2
+    assert bodies["SessionCancelled"]["data"] == {"session_id": "talk", "reason": "ill"}
+    assert bodies["SeatReleased"]["data"] == {
+        "participant_id": ann,
+        "session_id": "talk",
+        "reason": "session-cancelled",
+    }
