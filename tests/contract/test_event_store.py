@@ -280,9 +280,7 @@ async def test_an_append_inside_the_fence_lands_with_it_and_fenced_appends_wait(
         inside = await store.append(
             [StreamAppend("event-o:e1", ANY, [Noted(text="changed")])], command_id="organiser"
         )
-        assert [e.event for e in await store.read_stream("event-o:e1")] == [
-            Noted(text="changed")
-        ]
+        assert [e.event for e in await store.read_stream("event-o:e1")] == [Noted(text="changed")]
     with pytest.raises(StaleGateDecision):
         await queued
     assert [e.position for e in await store.read_all()] == [inside.position]

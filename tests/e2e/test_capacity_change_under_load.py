@@ -100,6 +100,6 @@ async def test_capacity_lowered_from_100_to_50_while_200_sign_ups_run(api: Api) 
     assert row["seated"] == admitted
     assert row["over_capacity"] == max(0, admitted - 50)
     print(
-        f"\nseated at the change {at_change}, in the end {admitted}, over capacity {row['over_capacity']}, "
-        f"waitlisted {200 - admitted}"
+        f"\nseated at the change {at_change}, in the end {admitted}, "
+        f"over capacity {row['over_capacity']}, waitlisted {200 - admitted}"
     )

@@ -82,9 +82,7 @@ FENCE_LOCK: Final = "SELECT pg_advisory_xact_lock($1, hashtext($2))"
 #: The epoch the fence will move to: known before it is written, because the fence's lock keeps
 #: every other fence out, and written last, so that an append inside the fence is still the
 #: transaction's first write (append_events insists, see 0020).
-FENCE_NEXT: Final = (
-    "SELECT coalesce((SELECT epoch FROM gate_epochs WHERE event_key = $1), 0) + 1"
-)
+FENCE_NEXT: Final = "SELECT coalesce((SELECT epoch FROM gate_epochs WHERE event_key = $1), 0) + 1"
 FENCE_ADVANCE: Final = """
 INSERT INTO gate_epochs AS g (event_key, epoch) VALUES ($1, 1)
 ON CONFLICT (event_key) DO UPDATE SET epoch = g.epoch + 1, rebuilt_at = clock_timestamp()

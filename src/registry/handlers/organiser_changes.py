@@ -93,4 +93,3 @@ def _appends(
         for pid, events in by_participant.items()
     ]
     return appends
-

@@ -93,8 +93,9 @@ async def close_if_due(
     """Close registration whose scheduled closing has come (RegistrationClosingScheduled): at
     most one reconcile interval late. The command id names the schedule, so several processes
     doing it at once close it once."""
+    now = now or dt.datetime.now(dt.UTC)
     programme, _ = await load_programme(keeper.store, organisation, event_id)
-    if not closing_due(programme, now or dt.datetime.now(dt.UTC)):
+    if not closing_due(programme, now):
         return False
     assert programme.closes_at is not None
     ctx = CommandContext(
@@ -104,7 +105,7 @@ async def close_if_due(
     )
 
     def close(current: Programme) -> list[Event]:  # decided again on the programme read there
-        return [RegistrationClosed()] if closing_due(current, dt.datetime.now(dt.UTC)) else []
+        return [RegistrationClosed()] if closing_due(current, now) else []
 
     await change_programme(keeper, ctx, event_id, close, 200)
     log.info("registration closed as scheduled", event_key=f"{organisation}:{event_id}")
