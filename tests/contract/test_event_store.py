@@ -287,6 +287,18 @@ async def test_an_append_inside_the_fence_lands_with_it_and_fenced_appends_wait(
     assert (await store.command_result("organiser")) is not None
 
 
+async def test_one_append_can_hold_the_thousands_of_facts_an_organisers_change_makes(
+    store: EventStore,
+) -> None:
+    streams = [
+        StreamAppend(f"participant-o:e:p{i}", NO_STREAM, [Noted(text="moved"), Noted(text="x")])
+        for i in range(2500)
+    ]
+    result = await store.append(streams, command_id="merge")
+    assert len(result.positions) == 5000
+    assert len(await store.read_all(limit=10_000)) == 5000
+
+
 async def test_a_stored_result_is_only_handed_to_the_same_fingerprint(store: EventStore) -> None:
     await store.append([], command_id="c-1", fingerprint="body-a", answer=b'{"status": 409}')
     same = await store.command_result("c-1", "body-a")
