@@ -8,7 +8,16 @@ from litestar import Litestar, Router
 from litestar.di import Provide
 from litestar.types import ControllerRouterHandler
 
-from registry.api import forms, health, metrics, organiser, organiser_changes, reads, webhooks
+from registry.api import (
+    audit,
+    forms,
+    health,
+    metrics,
+    organiser,
+    organiser_changes,
+    reads,
+    webhooks,
+)
 from registry.api.lifespan import provide_resources, resources_lifespan
 from registry.api.openapi import openapi_config
 from registry.api.problems import problem_response
@@ -27,6 +36,7 @@ def _v1() -> Router:
             *forms.ROUTES,
             *reads.ROUTES,
             *webhooks.ROUTES,
+            *audit.ROUTES,
         ],
     )
 

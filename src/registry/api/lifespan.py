@@ -20,6 +20,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 
 from projections import PROJECTIONS
 from projections.runner import Projector
+from registry.audit.chainer import Chainer
 from registry.capacity.redis_gate import RedisGate
 from registry.domain.events import ALL_EVENTS
 from registry.eventstore import EventCodec
@@ -93,6 +94,10 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             projector = Projector(pool, store, PROJECTIONS, _connector(settings.database_url))
             run = asyncio.create_task(projector.run(), name="projector")
             stack.push_async_callback(_cancel, run)
+            # The hash chain beside them: one leader among the workers (registry.audit.chainer).
+            chainer = Chainer(pool, _connector(settings.database_url, "registry-chainer"))
+            chained = asyncio.create_task(chainer.run(), name="chainer")
+            stack.push_async_callback(_cancel, chained)
         # Every worker runs one; they share the work through row locks (notifications/outbox.py).
         dispatcher = Dispatcher(pool, DispatchSettings.from_settings(settings))
         webhooks = asyncio.create_task(dispatcher.run(), name="webhook-dispatcher")
@@ -125,11 +130,13 @@ def provide_resources(state: State) -> Resources:
     return resources
 
 
-def _connector(url: str) -> Callable[[], Awaitable[asyncpg.Connection]]:
-    """The projector's own connection, which holds its leadership locks."""
+def _connector(
+    url: str, name: str = "registry-projector"
+) -> Callable[[], Awaitable[asyncpg.Connection]]:
+    """The projector's (or the chainer's) own connection, which holds its leadership locks."""
 
     async def connect() -> asyncpg.Connection:
-        settings = {"application_name": "registry-projector"}
+        settings = {"application_name": name}
         return await asyncpg.connect(url, server_settings=settings)
 
     return connect
