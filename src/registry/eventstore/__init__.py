@@ -21,6 +21,12 @@ from registry.eventstore.model import (
     RecordedEvent,
     StreamAppend,
 )
+from registry.eventstore.personal import (
+    DetailsErased,
+    ParticipantDetails,
+    PersonalData,
+    PersonalWrite,
+)
 from registry.eventstore.store import EventStore
 
 __all__ = [
@@ -29,6 +35,7 @@ __all__ = [
     "AppendNotFirstWrite",
     "AppendResult",
     "CommandIdReused",
+    "DetailsErased",
     "EventCodec",
     "EventStore",
     "EventStoreError",
@@ -36,7 +43,10 @@ __all__ = [
     "InvalidAppend",
     "InvalidStreamId",
     "Metadata",
+    "ParticipantDetails",
     "PayloadTooLarge",
+    "PersonalData",
+    "PersonalWrite",
     "RecordedEvent",
     "StaleGateDecision",
     "StreamAppend",

@@ -20,6 +20,7 @@ from registry.eventstore.model import (
     RecordedEvent,
     StreamAppend,
 )
+from registry.eventstore.personal import MemoryPersonalData, PersonalWrite
 from registry.eventstore.prepare import prepare
 from registry.eventstore.store import NO_METADATA
 
@@ -35,6 +36,7 @@ class MemoryEventStore:
         self._log: list[RecordedEvent] = []
         self._streams: dict[str, list[RecordedEvent]] = {}
         self._commands: dict[str, _Command] = {}
+        self.personal = MemoryPersonalData()
         self._lock = asyncio.Lock()
         self._epochs: dict[str, int] = {}
         self._grown = asyncio.Condition()
@@ -50,6 +52,7 @@ class MemoryEventStore:
         fingerprint: str | None = None,
         answer: bytes | None = None,
         fence: GateFence | None = None,
+        personal: Sequence[PersonalWrite] = (),
     ) -> AppendResult:
         prepared = prepare(
             self._codec,
@@ -75,6 +78,7 @@ class MemoryEventStore:
                 actual = len(self._streams.get(stream_id, ()))
                 if expected is not None and expected != actual:
                     raise WrongExpectedVersion(stream_id, expected, actual)
+            self.personal.check(personal)
             now = datetime.now(UTC)
             next_version = [len(self._streams.get(s, ())) for s in prepared.streams]
             written: list[RecordedEvent] = []
@@ -108,6 +112,7 @@ class MemoryEventStore:
             )
             if command_id is not None:
                 self._commands[command_id] = _Command(fingerprint, result)
+            self.personal.write(personal)
         if written:
             async with self._grown:
                 self._grown.notify_all()

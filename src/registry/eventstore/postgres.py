@@ -29,6 +29,8 @@ from registry.eventstore.model import (
     RecordedEvent,
     StreamAppend,
 )
+from registry.eventstore.personal import PersonalWrite
+from registry.eventstore.personal_pg import PostgresPersonalData, append_row
 from registry.eventstore.prepare import PreparedAppend, prepare
 from registry.eventstore.store import NO_METADATA
 
@@ -121,6 +123,7 @@ class PostgresEventStore:
     ) -> None:
         self._pool = pool
         self._codec = codec
+        self.personal = PostgresPersonalData(pool)
         #: The connection holding this task's gate fence, if any (see `_reader`).
         #: (task, connection): a task started inside the fence inherits the context but is
         #: not part of the block, and must not share its connection.
@@ -140,6 +143,7 @@ class PostgresEventStore:
         fingerprint: str | None = None,
         answer: bytes | None = None,
         fence: GateFence | None = None,
+        personal: Sequence[PersonalWrite] = (),
     ) -> AppendResult:
         prepared = prepare(
             self._codec,
@@ -156,9 +160,9 @@ class PostgresEventStore:
             # not abort the fence), committed with the fence. Another pooled connection could
             # wait for ever behind appends queued on the fence's lock (see `_reader`).
             async with held.transaction():
-                return await self.append_prepared(held, prepared)
+                return await self.append_prepared(held, prepared, personal)
         async with self._pool.acquire() as conn:
-            return await self.append_prepared(conn, prepared)
+            return await self.append_prepared(conn, prepared, personal)
 
     async def append_on(
         self,
@@ -182,9 +186,11 @@ class PostgresEventStore:
         )
         return await self.append_prepared(conn, prepared)
 
-    async def append_prepared(self, conn: Connection, prepared: PreparedAppend) -> AppendResult:
+    async def append_prepared(
+        self, conn: Connection, prepared: PreparedAppend, personal: Sequence[PersonalWrite] = ()
+    ) -> AppendResult:
         try:
-            row = await conn.fetchrow(APPEND, *_arguments(prepared))
+            row = await append_row(conn, APPEND, _arguments(prepared), personal)
         except asyncpg.UniqueViolationError as error:
             if prepared.command_id is None or error.constraint_name != "commands_pkey":
                 raise

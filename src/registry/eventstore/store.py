@@ -17,6 +17,7 @@ from registry.eventstore.model import (
     RecordedEvent,
     StreamAppend,
 )
+from registry.eventstore.personal import PersonalData, PersonalWrite
 
 NO_METADATA = Metadata()
 
@@ -31,6 +32,7 @@ class EventStore(Protocol):
         fingerprint: str | None = None,
         answer: bytes | None = None,
         fence: GateFence | None = None,
+        personal: Sequence[PersonalWrite] = (),
     ) -> AppendResult:
         """Write events to one or several streams atomically, each at its expected version.
 
@@ -38,8 +40,16 @@ class EventStore(Protocol):
         write nothing; with another `fingerprint` than the first, raise CommandIdReused. `answer`
         is stored with the command id and handed back on a replay. An append with no streams but
         a command id records only the command (an answer that wrote no events). With a `fence`,
-        write only if the fence's epoch is still current (else StaleGateDecision).
+        write only if the fence's epoch is still current (else StaleGateDecision). `personal`
+        (a new participant's details, or their erasure) is written outside the log with the
+        append, or not at all: not when it fails or is a replay; details for a participant who
+        has some already make the whole append fail with InvalidAppend.
         """
+        ...
+
+    @property
+    def personal(self) -> PersonalData:
+        """The personal data kept beside the log (registry.eventstore.personal)."""
         ...
 
     async def read_stream(
