@@ -1,6 +1,7 @@
-"""Read model `catalog`: the sessions, rooms and participants (by name) of every event, as the
-programme's and registrations' events describe them. The other reads join it for titles, times,
-rooms, states and names (projections/reads.py).
+"""Read model `catalog`: the sessions, rooms and participants of every event, as the programme's
+and registrations' events describe them. The other reads join it for titles, times, rooms and
+states (projections/reads.py). Participants' names are not kept here: they live outside the log,
+in `participant_details`, which the reads join when they answer (so an erasure shows at once).
 
 Sessions follow organisers' changes as `registry.domain.programme.evolve` does: capacity, room and
 mode, times, `state` ("open" | "cancelled" | "merged") and `merged_into`. The event's own state,
@@ -76,9 +77,9 @@ UPDATE rm_sessions SET mode = 'online', room_id = NULL, capacity = $4
  WHERE generation = $1 AND organisation = $2 AND event_id = $3 AND state = 'open'
 """
 INSERT_PARTICIPANT: Final = """
-INSERT INTO rm_participants (generation, organisation, event_id, participant_id, name)
-VALUES ($1, $2, $3, $4, $5)
-ON CONFLICT (generation, organisation, event_id, participant_id) DO UPDATE SET name = EXCLUDED.name
+INSERT INTO rm_participants (generation, organisation, event_id, participant_id)
+VALUES ($1, $2, $3, $4)
+ON CONFLICT (generation, organisation, event_id, participant_id) DO NOTHING
 """
 CANCEL_PARTICIPANT: Final = """
 UPDATE rm_participants SET cancelled = true
@@ -122,7 +123,7 @@ class Catalog:
                 case EventWentOnline() as e:
                     out.add(EVENT_ONLINE, g, org, ev, e.capacity)
                 case ParticipantRegistered() as e:
-                    out.add(INSERT_PARTICIPANT, g, org, ev, e.participant_id, e.name)
+                    out.add(INSERT_PARTICIPANT, g, org, ev, e.participant_id)
                 case RegistrationCancelled() as e:
                     out.add(CANCEL_PARTICIPANT, g, org, ev, e.participant_id)
         await out.flush(conn)

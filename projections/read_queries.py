@@ -1,5 +1,7 @@
 """The SQL of the organisers' reads (projections/reads.py). Every table is read in the live
-generation of the projection that owns it, passed as a parameter."""
+generation of the projection that owns it, passed as a parameter. Names come from
+`participant_details` (personal data, outside the log and its read models: migrations/0040) as
+it is when the read answers; `erased` says the participant's details were erased."""
 
 from __future__ import annotations
 
@@ -46,15 +48,16 @@ SELECT s.room_id, s.session_id, s.starts_at, s.ends_at, s.capacity,
  ORDER BY s.starts_at, s.session_id
 """
 ATTENDEES: Final = """
-SELECT a.participant_id, p.name, a.seated_at, a.seated_position
+SELECT a.participant_id, d.name, d.erased_at IS NOT NULL AS erased, a.seated_at,
+       a.seated_position
   FROM rm_seats a
-  LEFT JOIN rm_participants p
-    ON p.generation = $5 AND p.organisation = a.organisation AND p.event_id = a.event_id
-   AND p.participant_id = a.participant_id
+  LEFT JOIN participant_details d
+    ON d.organisation = a.organisation AND d.event_id = a.event_id
+   AND d.participant_id = a.participant_id
  WHERE a.generation = $1 AND a.organisation = $2 AND a.event_id = $3 AND a.session_id = $4
-   AND a.seated_position > $6
+   AND a.seated_position > $5
  ORDER BY a.seated_position
- LIMIT $7
+ LIMIT $6
 """
 WAITLIST: Final = """
 WITH queue AS (
@@ -63,23 +66,23 @@ WITH queue AS (
       FROM rm_waits w
      WHERE w.generation = $1 AND w.organisation = $2 AND w.event_id = $3 AND w.session_id = $4
 )
-SELECT q.participant_id, q.ticket, q.waitlist_position, p.name,
+SELECT q.participant_id, q.ticket, q.waitlist_position, d.name,
+       d.erased_at IS NOT NULL AS erased,
        array(SELECT st.session_id
                FROM rm_seats se
                JOIN rm_sessions st
-                 ON st.generation = $6 AND st.organisation = se.organisation
+                 ON st.generation = $5 AND st.organisation = se.organisation
                 AND st.event_id = se.event_id AND st.session_id = se.session_id
-              WHERE se.generation = $7 AND se.organisation = $2 AND se.event_id = $3
+              WHERE se.generation = $6 AND se.organisation = $2 AND se.event_id = $3
                 AND se.participant_id = q.participant_id AND se.session_id <> $4
-                AND (se.session_id = q.replaces OR (st.starts_at < $9 AND $8 < st.ends_at))
+                AND (se.session_id = q.replaces OR (st.starts_at < $8 AND $7 < st.ends_at))
               ORDER BY st.starts_at, st.session_id) AS fallback_session_ids
   FROM queue q
-  LEFT JOIN rm_participants p
-    ON p.generation = $5 AND p.organisation = $2 AND p.event_id = $3
-   AND p.participant_id = q.participant_id
- WHERE q.ticket > $10
+  LEFT JOIN participant_details d
+    ON d.organisation = $2 AND d.event_id = $3 AND d.participant_id = q.participant_id
+ WHERE q.ticket > $9
  ORDER BY q.ticket
- LIMIT $11
+ LIMIT $10
 """
 # Times are the sessions' current ones (rm_sessions follows reschedules): a conflict is what
 # the programme looks like now, not when the seats were given.
@@ -97,14 +100,13 @@ WITH held AS (
         ON b.participant_id = a.participant_id AND b.session_id <> a.session_id
        AND a.starts_at < b.ends_at AND b.starts_at < a.ends_at
 )
-SELECT c.participant_id, p.name,
+SELECT c.participant_id, d.name, d.erased_at IS NOT NULL AS erased,
        array_agg(c.session_id ORDER BY c.starts_at, c.session_id) AS session_ids
   FROM clashing c
-  LEFT JOIN rm_participants p
-    ON p.generation = $5 AND p.organisation = $2 AND p.event_id = $3
-   AND p.participant_id = c.participant_id
- WHERE c.participant_id > $6
- GROUP BY c.participant_id, p.name
+  LEFT JOIN participant_details d
+    ON d.organisation = $2 AND d.event_id = $3 AND d.participant_id = c.participant_id
+ WHERE c.participant_id > $5
+ GROUP BY c.participant_id, d.name, d.erased_at
  ORDER BY c.participant_id
- LIMIT $7
+ LIMIT $6
 """

@@ -4,7 +4,9 @@ Each read names the projections it joins, waits until all of them have reached `
 your writes: up to 5 s, then `NotCaughtUp`), and answers with the lowest of their live positions
 (what the answer reflects for sure). The live generations and the rows are read in one
 REPEATABLE READ snapshot, so a rebuild's swap or clean-up never shows half a model.
-Times come back in UTC (ISO 8601 with offset); lists are keyset-paged (`cursor`).
+Times come back in UTC (ISO 8601 with offset); lists are keyset-paged (`cursor`). Items that
+carry a participant's name carry `erased` too: an erased participant reads as `name: null`,
+`erased: true` (names are read from `participant_details` when the read answers).
 """
 
 from __future__ import annotations
@@ -204,7 +206,6 @@ async def attendees(
             organisation,
             event_id,
             session_id,
-            snap["catalog"],
             _int_cursor(page),
             page.limit + 1,
         )
@@ -213,6 +214,7 @@ async def attendees(
         {
             "participant_id": r["participant_id"],
             "name": r["name"],
+            "erased": r["erased"],
             "seated_at": _iso(r["seated_at"]),
         }
         for r in shown
@@ -242,7 +244,6 @@ async def waitlist(
             event_id,
             session_id,
             snap["catalog"],
-            snap["catalog"],
             snap["seats"],
             target["starts_at"],
             target["ends_at"],
@@ -254,6 +255,7 @@ async def waitlist(
         {
             "participant_id": r["participant_id"],
             "name": r["name"],
+            "erased": r["erased"],
             "waitlist_position": r["waitlist_position"],
             "fallback_session_id": r["fallback_session_ids"][0]
             if r["fallback_session_ids"]
@@ -280,7 +282,6 @@ async def conflicts(
             organisation,
             event_id,
             snap["catalog"],
-            snap["catalog"],
             page.cursor or "",
             page.limit + 1,
         )
@@ -289,6 +290,7 @@ async def conflicts(
         {
             "participant_id": r["participant_id"],
             "name": r["name"],
+            "erased": r["erased"],
             "session_ids": list(r["session_ids"]),
         }
         for r in shown

@@ -52,6 +52,7 @@ async def test_every_read_reflects_the_command_it_follows(api: Api) -> None:
         {
             "participant_id": cy,
             "name": "cy",
+            "erased": False,
             "waitlist_position": 1,
             "fallback_session_id": "b",  # cy's seat in b overlaps a
             "fallback_session_ids": ["b"],

@@ -26,7 +26,14 @@ from registry.handlers import registration
 from registry.handlers.context import CommandContext
 from registry.handlers.gate_sync import GateKeeper
 from tests.support.programme import ORG, PEOPLE, SESSIONS, set_up
-from tests.support.read_models import answered, catch_up, expected, fold, whole_log
+from tests.support.read_models import (
+    answered,
+    catch_up,
+    expected,
+    fold,
+    kept_details,
+    whole_log,
+)
 
 
 class Recording:
@@ -46,7 +53,7 @@ class Recording:
 
 
 def registered(who: str) -> ParticipantRegistered:
-    return ParticipantRegistered(participant_id=who, name=who, email=f"{who}@example.org")
+    return ParticipantRegistered(participant_id=who)
 
 
 @pytest.fixture
@@ -182,7 +189,8 @@ async def test_a_rebuild_swapped_in_while_sign_ups_continue_loses_nothing(
     with contextlib.suppress(asyncio.CancelledError):
         await running
     live = await answered(fresh_pool, ORG, event_id)
-    assert live == expected(fold(await whole_log(store), ORG, event_id))
+    details = await kept_details(fresh_pool, ORG, event_id)
+    assert live == expected(fold(await whole_log(store), ORG, event_id, details))
     for projection in PROJECTIONS:
         await rebuild(fresh_pool, store, projection)
     assert await answered(fresh_pool, ORG, event_id) == live

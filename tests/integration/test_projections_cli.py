@@ -91,7 +91,7 @@ async def append_programme(store: PostgresEventStore, people: int = 3) -> int:
     written = await store.append([StreamAppend(event_stream(org, event), NO_STREAM, programme)])
     for n in range(people):
         person = f"p{n}"
-        joined = ParticipantRegistered(participant_id=person, name=f"P {n}", email=f"{n}@x.org")
+        joined = ParticipantRegistered(participant_id=person)
         stream = participant_stream(org, event, person)
         written = await store.append([StreamAppend(stream, NO_STREAM, [joined])])
     return await readable(store, written.position)
@@ -245,7 +245,7 @@ async def test_run_catches_up_leads_every_projection_and_stops_cleanly_on_sigter
             assert int(pid) > 0
             assert name == "registry-projector"
         # It follows the log: a later event is applied without a restart.
-        late = ParticipantRegistered(participant_id="late", name="Late", email="late@x.org")
+        late = ParticipantRegistered(participant_id="late")
         stream = participant_stream("acme", "almelo", "late")
         written = await store.append([StreamAppend(stream, NO_STREAM, [late])])
         head = await readable(store, written.position)

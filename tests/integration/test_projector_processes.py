@@ -31,7 +31,7 @@ from registry.handlers import registration
 from registry.handlers.context import CommandContext
 from registry.handlers.gate_sync import GateKeeper
 from tests.support.programme import ORG, PEOPLE, SESSIONS, set_up
-from tests.support.read_models import answered, expected, fold, whole_log
+from tests.support.read_models import answered, expected, fold, kept_details, whole_log
 
 EVENT = "busy-day"
 NAMES = [p.name for p in PROJECTIONS]
@@ -122,7 +122,8 @@ async def check_read_models(pool: asyncpg.Pool, keeper: GateKeeper) -> None:
 
     await until(caught_up, 30, "the projector catching up with the log")
     live = await answered(pool, ORG, EVENT)
-    assert live == expected(fold(await whole_log(keeper.store), ORG, EVENT))
+    details = await kept_details(pool, ORG, EVENT)
+    assert live == expected(fold(await whole_log(keeper.store), ORG, EVENT, details))
     for projection in PROJECTIONS:
         await rebuild(pool, keeper.store, projection)
     assert await answered(pool, ORG, EVENT) == live

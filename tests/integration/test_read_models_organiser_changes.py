@@ -151,7 +151,7 @@ async def test_a_reschedule_makes_a_conflict_from_the_current_times(
         d = session(answer, "d")
         assert (d["starts_at"], d["ends_at"]) == (utc(at(10.5)), utc(at(11.5)))
         assert answer["conflicts"] == [
-            {"participant_id": "p0", "name": "Name p0", "session_ids": ["a", "d"]}
+            {"participant_id": "p0", "name": "Name p0", "erased": False, "session_ids": ["a", "d"]}
         ]
         assert queue(answer, "d") == [("p2", ["b"])]  # b overlaps d now: a fallback
 

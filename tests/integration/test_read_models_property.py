@@ -34,7 +34,14 @@ from registry.handlers.gate_sync import GateKeeper
 from registry.handlers.loading import UnknownParticipant
 from registry.handlers.organiser_changes import Decide, change_seats
 from tests.support.programme import ORG, PEOPLE, SESSIONS, at, ctx, session_command, set_up
-from tests.support.read_models import answered, catch_up, expected, fold, whole_log
+from tests.support.read_models import (
+    answered,
+    catch_up,
+    expected,
+    fold,
+    kept_details,
+    whole_log,
+)
 
 Command = tuple[str, str, str, str | None]
 
@@ -139,7 +146,12 @@ async def scenario(database_url: str, steps: list[Command]) -> None:
         await play(keeper, event_id, steps)
         await catch_up(pool, store)
         live = await answered(pool, ORG, event_id)
-        assert live == expected(fold(await whole_log(store), ORG, event_id))
+        details = await kept_details(pool, ORG, event_id)
+        folded = fold(await whole_log(store), ORG, event_id, details)
+        assert live == expected(folded)
+        # Every registered participant has details, each name as given (none erased here).
+        assert folded.registered == set(details) == set(PEOPLE)
+        assert all(details[who] == (f"Name {who}", False) for who in PEOPLE)
         for projection in PROJECTIONS:
             await rebuild(pool, store, projection)
         assert await answered(pool, ORG, event_id) == live

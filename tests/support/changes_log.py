@@ -37,8 +37,15 @@ from registry.domain.events import (
 )
 from registry.domain.seating import ReleaseReason
 from registry.domain.streams import event_stream, participant_stream
-from registry.eventstore import ANY, EventStore, RecordedEvent, StreamAppend
-from tests.support.read_models import answered, expected, fold, whole_log
+from registry.eventstore import (
+    ANY,
+    EventStore,
+    ParticipantDetails,
+    PersonalWrite,
+    RecordedEvent,
+    StreamAppend,
+)
+from tests.support.read_models import answered, expected, fold, kept_details, whole_log
 
 ORG = "acme"
 AMS = dt.timezone(dt.timedelta(hours=1))
@@ -92,10 +99,7 @@ class Log:
             self.on_event(RegistrationOpened()),
         )
         for who in PEOPLE:
-            registered = ParticipantRegistered(
-                participant_id=who, name=f"Name {who}", email=f"{who}@example.org"
-            )
-            self.command(self.of(who, registered))
+            self.command(self.of(who, ParticipantRegistered(participant_id=who)))
 
     def __len__(self) -> int:
         return sum(len(facts) for facts in self.commands)
@@ -162,12 +166,24 @@ class Log:
 
 async def append(store: EventStore, log: Log) -> None:
     """Each command as one append, its facts grouped by stream in the order streams first
-    appear (the fold and the read models depend on each stream's order and the tickets only)."""
+    appear (the fold and the read models depend on each stream's order and the tickets only);
+    a registration's details (`Name <id>`) written with it, as the handlers do."""
     for facts in log.commands:
         streams: dict[str, list[Event]] = {}
+        personal: list[PersonalWrite] = []
         for stream_id, event in facts:
             streams.setdefault(stream_id, []).append(event)
-        await store.append([StreamAppend(sid, ANY, events) for sid, events in streams.items()])
+            if isinstance(event, ParticipantRegistered):
+                who = event.participant_id
+                personal.append(
+                    ParticipantDetails(
+                        organisation=ORG, event_id=log.event_id, participant_id=who,
+                        name=f"Name {who}", email=f"{who}@example.org",
+                    )
+                )  # fmt: skip
+        await store.append(
+            [StreamAppend(sid, ANY, events) for sid, events in streams.items()], personal=personal
+        )
 
 
 # -- checking ------------------------------------------------------------------------------
@@ -201,7 +217,8 @@ async def check(pool: asyncpg.Pool, store: EventStore, scenario: Scenario) -> li
     events = await whole_log(store)
     live = [await answered(pool, ORG, log.event_id) for log in logs]
     for log, answer in zip(logs, live, strict=True):
-        assert answer == expected(fold(events, ORG, log.event_id)), log.event_id
+        details = await kept_details(pool, ORG, log.event_id)
+        assert answer == expected(fold(events, ORG, log.event_id, details)), log.event_id
     for projection in PROJECTIONS:
         await rebuild(pool, store, projection)
     for log, answer in zip(logs, live, strict=True):

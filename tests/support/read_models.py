@@ -1,6 +1,9 @@
 """What the read models must answer, computed the other way: by folding the log through the
 domain (registry.domain.programme.evolve and Seating.apply). The definition of correct for every
-read model (tests/integration/test_read_models_property.py)."""
+read model (tests/integration/test_read_models_property.py).
+
+Names are not in the log: the reads take them from `participant_details` when they answer, and
+so does the fold (`kept_details`), which checks that each item shows its participant's."""
 
 from __future__ import annotations
 
@@ -20,13 +23,21 @@ from registry.domain.seating import Moved, Promoted, Seated, Seating, SessionSea
 from registry.eventstore import EventStore, RecordedEvent
 
 ALL = reads.Page(reads.MAX_LIMIT)
+#: participant -> (name, erased), as kept in participant_details.
+Details = dict[str, tuple[str | None, bool]]
+KEPT_DETAILS = """
+SELECT participant_id, name, erased_at IS NOT NULL AS erased FROM participant_details
+ WHERE organisation = $1 AND event_id = $2
+"""
 
 
 @dataclass
 class Folded:
     programme: Programme
     seating: Seating
-    names: dict[str, str] = field(default_factory=dict)
+    details: Details = field(default_factory=dict)
+    #: Everyone the log says registered (ParticipantRegistered), cancelled or not.
+    registered: set[str] = field(default_factory=set)
     #: (session, participant) -> when and at which log position the seat was first given: a
     #: seat a merge moved keeps both (attendees are listed in that order, API.md).
     seated_at: dict[tuple[str, str], dt.datetime] = field(default_factory=dict)
@@ -36,8 +47,21 @@ class Folded:
         seated = self.seating.sessions[session_id].seated
         return sorted(seated, key=lambda who: self.seated_position[session_id, who])
 
+    def who(self, participant_id: str) -> dict[str, Any]:
+        """The name and erasure of an item that names a participant."""
+        name, erased = self.details.get(participant_id, (None, False))
+        return {"name": name, "erased": erased}
 
-def fold(events: Sequence[RecordedEvent], organisation: str, event_id: str) -> Folded:
+
+async def kept_details(pool: asyncpg.Pool, organisation: str, event_id: str) -> Details:
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(KEPT_DETAILS, organisation, event_id)
+    return {row["participant_id"]: (row["name"], row["erased"]) for row in rows}
+
+
+def fold(
+    events: Sequence[RecordedEvent], organisation: str, event_id: str, details: Details
+) -> Folded:
     event_stream = f"event-{organisation}:{event_id}"
     participants = f"participant-{organisation}:{event_id}:"
     programme: Programme | None = None
@@ -59,13 +83,13 @@ def fold(events: Sequence[RecordedEvent], organisation: str, event_id: str) -> F
             for s in programme.sessions.values()
         }
     )
-    folded = Folded(programme, seating)
+    folded = Folded(programme, seating, details)
     for recorded in events:
         if not recorded.stream_id.startswith(participants):
             continue
         event = recorded.event
         if isinstance(event, ParticipantRegistered):
-            folded.names[event.participant_id] = event.name
+            folded.registered.add(event.participant_id)
         elif isinstance(event, SeatEvent):
             change = seat_change(event)
             seating.apply(change)
@@ -132,7 +156,7 @@ def expected(folded: Folded) -> dict[str, Any]:
         s.session_id: [
             {
                 "participant_id": who,
-                "name": folded.names.get(who),
+                **folded.who(who),
                 "seated_at": _utc(folded.seated_at[s.session_id, who]),
             }
             for who in folded.attendees(s.session_id)
@@ -148,7 +172,7 @@ def expected(folded: Folded) -> dict[str, Any]:
             items.append(
                 {
                     "participant_id": who,
-                    "name": folded.names.get(who),
+                    **folded.who(who),
                     "waitlist_position": seats.waitlist_position(who),
                     "fallback_session_id": fallbacks[0] if fallbacks else None,
                     "fallback_session_ids": fallbacks,
@@ -156,14 +180,12 @@ def expected(folded: Folded) -> dict[str, Any]:
             )
         waitlists[s.session_id] = items
     conflicts = []
-    for who in sorted(folded.names):
+    for who in sorted(folded.registered):
         held = seating.seats_of(who)
         clashing = {x.session_id for x in held for y in held if x is not y and x.overlaps(y)}
         if clashing:
             ordered = [x.session_id for x in held if x.session_id in clashing]
-            conflicts.append(
-                {"participant_id": who, "name": folded.names[who], "session_ids": ordered}
-            )
+            conflicts.append({"participant_id": who, **folded.who(who), "session_ids": ordered})
     return {
         "occupancy": occupancy,
         "rooms": rooms,

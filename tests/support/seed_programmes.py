@@ -17,7 +17,7 @@ from registry.domain.events import ALL_EVENTS
 from registry.eventstore import EventCodec
 from registry.eventstore.postgres import PostgresEventStore
 from tests.support.api import Api
-from tests.support.read_models import expected, fold, whole_log
+from tests.support.read_models import expected, fold, kept_details, whole_log
 
 ORG = "acme"
 FIRST = "anouk bas carmen dirk esmee fenna gerrit hidde ilse jelmer karlijn lotte mirte noor"
@@ -251,6 +251,7 @@ class Day:
         pool = await asyncpg.create_pool(self.api.database_url, min_size=1, max_size=2)
         try:
             events = await whole_log(PostgresEventStore(pool, EventCodec(ALL_EVENTS)))
+            details = await kept_details(pool, ORG, self.event)
         finally:
             await pool.close()
-        assert live == expected(fold(events, ORG, self.event))
+        assert live == expected(fold(events, ORG, self.event, details))

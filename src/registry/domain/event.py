@@ -8,9 +8,13 @@ never rewritten).
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
 
 import msgspec
+
+#: Turns the stored data of version N (a dict) into the data of version N + 1.
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 class Event(msgspec.Struct, frozen=True, kw_only=True):
@@ -18,3 +22,6 @@ class Event(msgspec.Struct, frozen=True, kw_only=True):
     type_name: ClassVar[str]
     #: The version of this shape; bump it (and register an upcaster) when fields change.
     schema_version: ClassVar[int] = 1
+    #: From-version -> its upcaster; every codec that registers the class registers these, so
+    #: old rows read the same everywhere (the API, the projector, verify, the benchmarks).
+    upcasters: ClassVar[Mapping[int, Upcaster]] = {}

@@ -9,7 +9,7 @@ Seat facts carry the gate's per-session ticket: waitlists are ordered by it, not
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Any, Literal
 
 from registry.domain.changes import (
     Change,
@@ -148,18 +148,37 @@ class EventWentOnline(Event, frozen=True):
 # -- a participant (stream participant-<org>:<event>:<participant>) --------------------------
 
 
+def _without_personal_data(data: dict[str, Any]) -> dict[str, Any]:
+    """ParticipantRegistered 1 -> 2: name, e-mail and organisation are dropped on read. Rows of
+    version 1 still hold them (the log is never rewritten); migrations/0041 copied them into
+    `participant_details`, where reads take names from."""
+    return {key: data[key] for key in ("participant_id", "role") if key in data}
+
+
 class ParticipantRegistered(Event, frozen=True):
+    """Who registered, without who they are: name, e-mail and organisation live outside the log
+    (`participant_details`, written in the same transaction: EventStore.append's `personal`), so
+    that erasing them rewrites no event."""
+
     type_name = "ParticipantRegistered"
+    schema_version = 2
+    upcasters = {1: _without_personal_data}
     participant_id: str
-    name: str
-    email: str
-    organisation: str | None = None
     role: str | None = None
 
 
+class PersonalDataErased(Event, frozen=True):
+    """The participant's name, e-mail and organisation were erased from `participant_details`
+    on request; their seats and waitlist entries stay (erasure is not cancellation)."""
+
+    type_name = "PersonalDataErased"
+    participant_id: str
+
+
 class EmailClaimed(Event, frozen=True):
-    """The only event of an `email-<org>:<event>:<digest>` stream: appending it with "the stream
-    must not exist" makes one participant per e-mail per event atomic, with no shared table."""
+    """The only event of an `email-<org>:<event>:<digest>` stream (the digest an HMAC of the
+    address, registry.domain.streams.email_stream): appending it with "the stream must not exist"
+    makes one participant per e-mail per event atomic, with no shared table."""
 
     type_name = "EmailClaimed"
     participant_id: str
@@ -277,6 +296,7 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     ParticipantRegistered,
     EmailClaimed,
     RegistrationCancelled,
+    PersonalDataErased,
     SeatAssigned,
     Waitlisted,
     PromotedFromWaitlist,

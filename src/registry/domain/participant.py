@@ -8,6 +8,7 @@ from registry.domain.event import Event
 from registry.domain.events import (
     MovedToWaitlist,
     ParticipantRegistered,
+    PersonalDataErased,
     PromotedFromWaitlist,
     RegistrationCancelled,
     SeatAssigned,
@@ -21,12 +22,14 @@ from registry.domain.events import (
 
 @dataclass(frozen=True)
 class Participant:
+    """Name, e-mail and organisation are not here: they live outside the log
+    (registry.eventstore.personal)."""
+
     participant_id: str
-    name: str
-    email: str
-    organisation: str | None = None
     role: str | None = None
     cancelled: bool = False
+    #: Their personal data was erased (PersonalDataErased); seats and entries stay.
+    erased: bool = False
     #: session -> ticket, in the order the seats were given
     seats: dict[str, int] = field(default_factory=dict)
     #: session -> ticket
@@ -38,18 +41,14 @@ class Participant:
 
 def evolve(participant: Participant | None, event: Event) -> Participant | None:
     if isinstance(event, ParticipantRegistered):
-        return Participant(
-            participant_id=event.participant_id,
-            name=event.name,
-            email=event.email,
-            organisation=event.organisation,
-            role=event.role,
-        )
+        return Participant(participant_id=event.participant_id, role=event.role)
     if participant is None:
         return None
     match event:
         case RegistrationCancelled():
             return replace(participant, cancelled=True)
+        case PersonalDataErased():
+            return replace(participant, erased=True)
         case SeatAssigned():
             return replace(participant, seats={**participant.seats, event.session_id: event.ticket})
         case Waitlisted():

@@ -8,6 +8,7 @@ same `<org>:<event>` (src/registry/capacity/).
 from __future__ import annotations
 
 import hashlib
+import hmac
 
 
 def event_key(organisation: str, event_id: str) -> str:
@@ -22,10 +23,13 @@ def participant_stream(organisation: str, event_id: str, participant_id: str) ->
     return f"participant-{event_key(organisation, event_id)}:{participant_id}"
 
 
-def email_stream(organisation: str, event_id: str, email: str) -> str:
-    """E-mails are compared case-insensitively (API.md); the stream id holds a digest, not the
-    address, so that erasing a participant's personal data leaves nothing readable here."""
-    digest = hashlib.sha256(email.strip().casefold().encode()).hexdigest()[:40]
+def email_stream(organisation: str, event_id: str, email: str, key: bytes) -> str:
+    """E-mails are compared case-insensitively (API.md); the stream id holds an HMAC of the
+    address under the organisation's `key`, kept in the database and never in the log. A plain
+    hash would let anyone holding the log test guessed addresses (a dictionary attack); with
+    the key, only someone who also holds the database can (docs/decisions.md)."""
+    address = email.strip().casefold().encode()
+    digest = hmac.new(key, address, hashlib.sha256).hexdigest()[:40]
     return f"email-{event_key(organisation, event_id)}:{digest}"
 
 

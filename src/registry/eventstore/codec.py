@@ -7,16 +7,13 @@ pyeventsourcing's "upcasting", https://eventsourcing.readthedocs.io/en/stable/to
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import msgspec
 
-from registry.domain.event import Event
+from registry.domain.event import Event, Upcaster
 from registry.eventstore.errors import UnknownEventType
-
-#: Turns the stored data of version N (a dict) into the data of version N + 1.
-Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
 _encoder = msgspec.json.Encoder()
 
@@ -36,6 +33,8 @@ class EventCodec:
             raise ValueError(f"event type {name!r} is registered twice: {known} and {cls}")
         self._classes[name] = cls
         self._decoders[name] = msgspec.json.Decoder(cls)
+        for from_version, upcaster in cls.upcasters.items():
+            self.register_upcaster(name, from_version, upcaster)
         return cls
 
     def register_upcaster(self, type_name: str, from_version: int, upcaster: Upcaster) -> None:

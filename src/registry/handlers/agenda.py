@@ -1,5 +1,6 @@
 """One participant's agenda (the form backend's read): folded from their own stream, with the
-programme for titles and times and the gate for waitlist positions at the moment of the read."""
+programme for titles and times, the gate for waitlist positions at the moment of the read, and
+the name from the personal data kept beside the log."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from registry.domain.programme import Session
 from registry.domain.streams import event_key
+from registry.eventstore import DetailsErased, ParticipantDetails
 from registry.handlers.gate_sync import GateKeeper
 from registry.handlers.loading import load_participant, load_programme
 
@@ -39,10 +41,13 @@ async def agenda(
                 "fallback_session_ids": fallbacks,
             }
         )
+    # The name is read now, from outside the log: an erasure shows at once.
+    kept = await keeper.store.personal.details(organisation, event_id, participant_id)
     return {
         "position": position,
         "participant_id": participant.participant_id,
-        "name": participant.name,
+        "name": kept.name if isinstance(kept, ParticipantDetails) else None,
+        "erased": isinstance(kept, DetailsErased),
         "seats": [_seat(s) for s in held],
         "waitlist": waitlist,
     }

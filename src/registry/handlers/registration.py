@@ -32,6 +32,7 @@ from registry.eventstore import (
     NO_STREAM,
     AppendResult,
     GateFence,
+    ParticipantDetails,
     StaleGateDecision,
     StreamAppend,
     WrongExpectedVersion,
@@ -56,7 +57,7 @@ async def register_participant(
         raise RegistrationClosed(event_id)
     participant_id = command.id or str(uuid.uuid4())
     answer = Answer(201, {"participant_id": participant_id})
-    claim = email_stream(ctx.organisation, event_id, command.email)
+    claim = await _claim(keeper, ctx.organisation, event_id, command.email)
     try:
         result = await keeper.store.append(
             [
@@ -71,6 +72,7 @@ async def register_participant(
             command_id=ctx.command_id,
             fingerprint=ctx.fingerprint,
             answer=encode_answer(answer.status, answer.body),
+            personal=[_details(ctx, event_id, participant_id, command)],
         )
     except WrongExpectedVersion as conflict:
         if conflict.stream_id != claim:
@@ -93,7 +95,7 @@ async def submit_registration(
         raise InvalidCommand("a session is named twice", "session_ids")
     participant_id = command.participant.id or str(uuid.uuid4())
     key = event_key(ctx.organisation, event_id)
-    claim = email_stream(ctx.organisation, event_id, command.participant.email)
+    claim = await _claim(keeper, ctx.organisation, event_id, command.participant.email)
     for attempt in range(STALE_RETRIES + 1):
         holds: list[str] = []
         decisions: list[Decision] = []
@@ -135,6 +137,7 @@ async def submit_registration(
                 fingerprint=ctx.fingerprint,
                 answer=encode_answer(answer.status, answer.body),
                 fence=GateFence(key, epochs.pop()) if epochs else None,
+                personal=[_details(ctx, event_id, participant_id, command.participant)],
             )
         except StaleGateDecision:
             if attempt == STALE_RETRIES:
@@ -295,11 +298,25 @@ def _promoted(changes: Sequence[Change]) -> list[str]:
     return [c.participant_id for c in changes if isinstance(c, Promoted)]
 
 
+async def _claim(keeper: GateKeeper, organisation: str, event_id: str, email: str) -> str:
+    """The e-mail's uniqueness stream, named by its HMAC under the organisation's key."""
+    key = await keeper.store.personal.email_key(organisation)
+    return email_stream(organisation, event_id, email, key)
+
+
 def _registered(participant_id: str, command: cmd.RegisterParticipant) -> ParticipantRegistered:
-    return ParticipantRegistered(
+    """The fact holds no personal data: that goes to `_details`, written with it."""
+    return ParticipantRegistered(participant_id=participant_id, role=command.role)
+
+
+def _details(
+    ctx: CommandContext, event_id: str, participant_id: str, command: cmd.RegisterParticipant
+) -> ParticipantDetails:
+    return ParticipantDetails(
+        organisation=ctx.organisation,
+        event_id=event_id,
         participant_id=participant_id,
         name=command.name,
         email=command.email,
-        organisation=command.organisation,
-        role=command.role,
+        organisation_name=command.organisation,
     )
