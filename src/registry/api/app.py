@@ -10,6 +10,7 @@ from litestar.types import ControllerRouterHandler
 
 from registry.api import (
     audit,
+    erasure,
     forms,
     health,
     metrics,
@@ -34,6 +35,7 @@ def _v1() -> Router:
             *organiser.ROUTES,
             *organiser_changes.ROUTES,
             *forms.ROUTES,
+            *erasure.ROUTES,
             *reads.ROUTES,
             *webhooks.ROUTES,
             *audit.ROUTES,
