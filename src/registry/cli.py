@@ -22,6 +22,7 @@ from typing import Annotated, NoReturn
 import structlog
 import typer
 
+from registry.cli_audit import export, import_
 from registry.cli_projections import projections_app
 from registry.settings import Settings, load_settings
 
@@ -50,6 +51,8 @@ log = structlog.get_logger("registry.cli")
 keys_app = typer.Typer(help="Role-scoped API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(projections_app, name="projections")
+app.command("export")(export)
+app.command("import")(import_)
 
 
 @dataclass(frozen=True)
