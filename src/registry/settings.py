@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     webhook_retry_cap_s: float = Field(default=3600.0, ge=0)
     webhook_max_attempts: int = Field(default=12, ge=1)
 
+    #: `?as_of=` replays (src/registry/audit/replay.py) store a snapshot of an event's state
+    #: every this many facts of the event, and start from the nearest one (0: no snapshots).
+    replay_snapshot_every: int = Field(default=1000, ge=0)
+
     @property
     def uses_embedded_servers(self) -> bool:
         return self.database_url is None and self.redis_url is None

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from registry.domain.programme import Programme
 from registry.eventstore import EventStore
 from registry.handlers.loading import load_programme
 
 
 async def event_view(store: EventStore, organisation: str, event_id: str) -> dict[str, Any]:
     programme, _ = await load_programme(store, organisation, event_id)
-    position = await store.head()
+    return describe(programme, await store.head())
+
+
+def describe(programme: Programme, position: int) -> dict[str, Any]:
+    """The answer for a programme (also as replayed to a position: registry.audit)."""
     sessions = sorted(programme.sessions.values(), key=lambda s: (s.starts_at, s.session_id))
     return {
         "position": position,
