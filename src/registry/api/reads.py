@@ -1,5 +1,6 @@
 """Reads (API.md "Reads"): every read accepts `?after=<position>` and answers once what it reads
 from has reached that position (read your writes), waiting up to 5 s, then 503 with Retry-After.
+The organisers' reads also accept `?as_of=<position or time>`: replayed from the log (as_of.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 
 from projections import reads as rm
+from registry.api import as_of as replayed
+from registry.api.as_of import AsOf
 from registry.api.lifespan import Resources
 from registry.api.problems import Unavailable
 from registry.auth.guards import any_role, reader
@@ -55,9 +58,12 @@ async def participant_agenda(
 
 @get("/events/{event:str}", guards=[reader], tags=["reads"])
 async def event_details(
-    event: FromPath[str], resources: With, principal: Who, after: After = None
+    event: FromPath[str], resources: With, principal: Who, after: After = None, as_of: AsOf = None
 ) -> Response[Any]:
     """The event with its programme (rooms, sessions) and state."""
+    if as_of is not None:
+        org = principal.organisation
+        return Response(await replayed.event_details(resources, org, event, as_of, after))
     await reached(resources.keeper.store, after)
     return Response(await event_view(resources.keeper.store, principal.organisation, event))
 
@@ -76,9 +82,12 @@ def _listed(answer: dict[str, Any], more: str | None, path: str, limit: int) -> 
 
 @get("/events/{event:str}/occupancy", guards=[reader], tags=["reads"])
 async def event_occupancy(
-    event: FromPath[str], resources: With, principal: Who, after: After = None
+    event: FromPath[str], resources: With, principal: Who, after: After = None, as_of: AsOf = None
 ) -> Response[Any]:
     """Capacity, seated, waitlisted and free seats of every session, by start time."""
+    if as_of is not None:
+        org = principal.organisation
+        return Response(await replayed.occupancy(resources, org, event, as_of, after))
     return Response(await rm.occupancy(resources.pool, principal.organisation, event, after))
 
 
@@ -90,9 +99,14 @@ async def room_occupancy(
     after: After = None,
     limit: Limit = rm.DEFAULT_LIMIT,
     cursor: Cursor = None,
+    as_of: AsOf = None,
 ) -> Response[Any]:
     """Every room with the time ranges its sessions use and the seats taken in each."""
     page = rm.Page(limit, cursor)
+    if as_of is not None:
+        path = f"/v1/events/{event}/rooms/occupancy"
+        org = principal.organisation
+        return Response(await replayed.rooms(resources, org, event, as_of, after, page, path))
     answer, more = await rm.rooms(resources.pool, principal.organisation, event, page, after)
     return Response(_listed(answer, more, f"/v1/events/{event}/rooms/occupancy", limit))
 
@@ -106,12 +120,16 @@ async def session_attendees(
     after: After = None,
     limit: Limit = rm.DEFAULT_LIMIT,
     cursor: Cursor = None,
+    as_of: AsOf = None,
 ) -> Response[Any]:
     """Who holds a seat, in the order the seats were given."""
     page = rm.Page(limit, cursor)
     org = principal.organisation
-    answer, more = await rm.attendees(resources.pool, org, event, session, page, after)
     path = f"/v1/events/{event}/sessions/{session}/attendees"
+    if as_of is not None:
+        args = (resources, org, event, session, as_of, after, page, path)
+        return Response(await replayed.attendees(*args))
+    answer, more = await rm.attendees(resources.pool, org, event, session, page, after)
     return Response(_listed(answer, more, path, limit))
 
 
@@ -124,12 +142,16 @@ async def session_waitlist(
     after: After = None,
     limit: Limit = rm.DEFAULT_LIMIT,
     cursor: Cursor = None,
+    as_of: AsOf = None,
 ) -> Response[Any]:
     """Who waits, in queue order, with each one's place and fallback seat."""
     page = rm.Page(limit, cursor)
     org = principal.organisation
-    answer, more = await rm.waitlist(resources.pool, org, event, session, page, after)
     path = f"/v1/events/{event}/sessions/{session}/waitlist"
+    if as_of is not None:
+        args = (resources, org, event, session, as_of, after, page, path)
+        return Response(await replayed.waitlist(*args))
+    answer, more = await rm.waitlist(resources.pool, org, event, session, page, after)
     return Response(_listed(answer, more, path, limit))
 
 
@@ -141,9 +163,14 @@ async def event_conflicts(
     after: After = None,
     limit: Limit = rm.DEFAULT_LIMIT,
     cursor: Cursor = None,
+    as_of: AsOf = None,
 ) -> Response[Any]:
     """Participants holding seats at overlapping times (after a reschedule or a merge)."""
     page = rm.Page(limit, cursor)
+    if as_of is not None:
+        path = f"/v1/events/{event}/conflicts"
+        org = principal.organisation
+        return Response(await replayed.conflicts(resources, org, event, as_of, after, page, path))
     answer, more = await rm.conflicts(resources.pool, principal.organisation, event, page, after)
     return Response(_listed(answer, more, f"/v1/events/{event}/conflicts", limit))
 
