@@ -24,6 +24,7 @@ import typer
 
 from registry.cli_audit import export, import_
 from registry.cli_projections import projections_app
+from registry.cli_verify import verify
 from registry.settings import Settings, load_settings
 
 #: The ASGI application factory that `serve` runs.
@@ -51,6 +52,7 @@ log = structlog.get_logger("registry.cli")
 keys_app = typer.Typer(help="Role-scoped API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(projections_app, name="projections")
+app.command("verify")(verify)
 app.command("export")(export)
 app.command("import")(import_)
 
