@@ -112,23 +112,31 @@ async def test_snapshots_give_the_same_answers(
     store, event_id, _ = day
     details = await kept_details(fresh_pool, ORG, event_id)
     head = await store.head()
+    mine = (f"event-{ORG}:{event_id}", f"participant-{ORG}:{event_id}:")
+    facts = [e.position for e in await whole_log(store) if e.stream_id.startswith(mine)]
+    # A fold takes one snapshot: at the last multiple of 3 facts it passes.
     writing = replay(fresh_pool, every=3)
-    await writing.state(ORG, event_id, head)  # takes a snapshot every 3 facts of the event
-    count = await fresh_pool.fetchval(
-        "SELECT count(*) FROM replay_snapshots WHERE organisation = $1 AND event_id = $2",
-        ORG,
-        event_id,
-    )
-    ours = (f"event-{ORG}:{event_id}", f"participant-{ORG}:{event_id}:")
-    facts = len([e for e in await whole_log(store) if e.stream_id.startswith(ours)])
-    assert count == len(writing.written) == facts // 3
+    await writing.state(ORG, event_id, head)
+    last = len(facts) // 3 * 3
+    assert writing.written == [(ORG, event_id, facts[last - 1])]
+    # Every position, in order: each fold starts from the nearest snapshot, folds fewer than 3
+    # facts past it or leaves a snapshot where it stopped, and answers as the plain fold does.
     reading = replay(fresh_pool, every=3)
     for position in range(1, head + 1):
         plain = await replay(fresh_pool, 0).state(ORG, event_id, position)
         snapped = await reading.state(ORG, event_id, position)
         assert snapped == plain, position
+        started = len([p for p in facts if p <= reading.started_from])
+        assert snapped.count - started < 3 or reading.written[-1][2] <= position
         if plain.programme is not None:
             ours = everything(snapped, details, MAX_LIMIT)
             assert ours == everything(plain, details, MAX_LIMIT), position
-    assert reading.written == []  # every snapshot it could take was there already
-    assert reading.started_from > 0
+    stored = await fresh_pool.fetch(
+        "SELECT position, facts FROM replay_snapshots WHERE organisation = $1 AND event_id = $2"
+        " ORDER BY position",
+        ORG,
+        event_id,
+    )
+    assert [(r["position"], r["facts"]) for r in stored] == [
+        (facts[n - 1], n) for n in range(3, len(facts) + 1, 3)
+    ]

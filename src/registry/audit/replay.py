@@ -2,12 +2,13 @@
 `?as_of=<position or time>`; DESIGN.md section 4).
 
 The fold starts from the nearest snapshot at or before the position (table `replay_snapshots`)
-and reads only the event's own streams after it. Snapshots are written lazily, by the fold
-itself: whenever it passes a multiple of `every` facts of the event, it encodes the state there,
-and stores what it took once it is done, in a short transaction of its own (a lost snapshot
-costs the next fold time, never an answer). Lazy rather than a background task: nothing to run
-or watch, an event nobody asks about costs nothing, and the first query over a long log pays
-once for all later ones (bench: docs/decisions.md).
+and reads only the event's own streams after it. Snapshots are taken lazily, by the fold
+itself, at multiples of `every` facts of the event: a fold that passes one encodes the state at
+the last it passes (one per fold, see `_snapshot_at`) and stores it once it is done, in a short
+statement of its own (a lost snapshot costs the next fold time, never an answer). So a query
+folds at most `every` facts past the nearest snapshot once a query at or after its position
+has been answered. Lazy rather than a background task: nothing to run or watch, an event nobody
+asks about costs nothing, and snapshots land where auditors look (figures: bench/as_of.py).
 
 Positions, not clocks, order the log: a time stands for the last position recorded at or
 before it (`recorded_at` is the append's clock, and appends running at the same time can record
@@ -26,6 +27,7 @@ import structlog
 from registry.audit import replay_snapshot
 from registry.audit.replay_answers import Listed
 from registry.audit.replay_fold import Replayed, apply
+from registry.dbtypes import Connection
 from registry.domain.event import Event
 from registry.domain.streams import event_stream, participant_stream_prefix
 from registry.eventstore import EventCodec
@@ -48,13 +50,17 @@ ON CONFLICT DO NOTHING
 # The event's stream and its participants' streams, in position order, from just after where
 # the fold starts. Positions up to `upto` are final once the log's fenced head has reached it
 # (0018_log_fence.sql: positions are drawn in transaction-id order), so no fence is taken here.
-FACTS: Final = """
-SELECT position, stream_id, type, schema_version, data::text AS data, recorded_at
+_OF_THE_EVENT: Final = """
   FROM events
  WHERE position > $3 AND position <= $4
    AND (stream_id = $1 OR stream_id LIKE $2 || '%')
+"""
+FACTS: Final = f"""
+SELECT position, stream_id, type, schema_version, data::text AS data, recorded_at
+{_OF_THE_EVENT}
  ORDER BY position
 """
+COUNT_FACTS: Final = f"SELECT count(*) {_OF_THE_EVENT}"
 # The last position recorded at or before a time, among the final ones: scanned backwards on
 # the position index, so the cost grows with what was appended after that time.
 AT_TIME: Final = """
@@ -121,24 +127,36 @@ class Replay:
         start = await self._nearest(organisation, event_id, position)
         state = start or Replayed(organisation, event_id)
         self.started_from = state.position
-        taken: list[tuple[int, int, bytes]] = []
+        streams = (
+            event_stream(organisation, event_id),
+            _like_prefix(participant_stream_prefix(organisation, event_id)),
+            state.position,
+            position,
+        )
+        taken: tuple[int, int, bytes] | None = None
         async with self.pool.acquire() as conn, conn.transaction(readonly=True):
-            cursor = conn.cursor(
-                FACTS,
-                event_stream(organisation, event_id),
-                _like_prefix(participant_stream_prefix(organisation, event_id)),
-                state.position,
-                position,
-                prefetch=FETCH,
-            )
-            async for row in cursor:
+            snap_at = await self._snapshot_at(conn, state, streams)
+            async for row in conn.cursor(FACTS, *streams, prefetch=FETCH):
                 event = self.codec.decode(row["type"], row["schema_version"], row["data"])
                 apply(state, _Fact(row["position"], row["stream_id"], event, row["recorded_at"]))
-                if self.every and state.count % self.every == 0:
-                    taken.append((state.position, state.count, replay_snapshot.encode(state)))
-        if taken:
-            await self._save(organisation, event_id, taken)
+                if state.count == snap_at:
+                    taken = (state.position, state.count, replay_snapshot.encode(state))
+        if taken is not None:
+            await self._save(organisation, event_id, [taken])
         return state
+
+    async def _snapshot_at(
+        self, conn: Connection, state: Replayed, streams: tuple[str, str, int, int]
+    ) -> int | None:
+        """The fact count to take a snapshot at: the last multiple of `every` this fold passes.
+        One per fold: encoding a large state costs about as much as folding a few thousand
+        facts, so one at every multiple on the way would make a first long fold several times
+        slower; the one nearest the position asked for serves the queries that follow."""
+        if not self.every:
+            return None
+        ahead: int = await conn.fetchval(COUNT_FACTS, *streams)
+        last = (state.count + ahead) // self.every * self.every
+        return last if last > state.count else None
 
     async def _nearest(self, organisation: str, event_id: str, position: int) -> Replayed | None:
         if not self.every:

@@ -127,14 +127,14 @@ def attendees(
     _session(state, session_id)
     rows = [
         (
-            state.seated_position[session_id, who],
+            seated_position,
             {
                 "participant_id": who,
                 **_who(details, who),
-                "seated_at": _utc(state.seated_at[session_id, who]),
+                "seated_at": _utc(seated_at),
             },
         )
-        for who in state.attendees(session_id)
+        for who, (seated_at, seated_position) in state.attendees(session_id)
     ]
     return _paged(rows, _int_cursor(page), page, position)
 
@@ -192,4 +192,3 @@ def everything(state: Replayed, details: Details, page_size: int) -> dict[str, A
         "waitlists": {sid: items(waitlist, sid, first, details) for sid in sessions},
         "conflicts": items(conflicts, first, details),
     }
-

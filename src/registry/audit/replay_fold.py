@@ -30,8 +30,8 @@ from registry.domain.seating import (
 )
 from registry.domain.streams import event_stream, participant_stream_prefix
 
-#: (session, participant): one seat.
-Seat = tuple[str, str]
+#: When a seat was first given and at which log position.
+Given = tuple[dt.datetime, int]
 
 
 class Fact(Protocol):
@@ -69,25 +69,23 @@ class Replayed:
     seating: Seating = field(default_factory=Seating)
     #: Who registered, as of the position (names are not in the log: participant_details).
     registered: set[str] = field(default_factory=set)
-    #: Each seat held: when and at which log position it was first given (a seat a merge moved
-    #: keeps both: attendees are listed in that order, API.md).
-    seated_at: dict[Seat, dt.datetime] = field(default_factory=dict)
-    seated_position: dict[Seat, int] = field(default_factory=dict)
+    #: Session -> participant -> when and at which log position their seat was first given (a
+    #: seat a merge moved keeps both: attendees are listed in that order, API.md).
+    given: dict[str, dict[str, Given]] = field(default_factory=dict)
+    event_stream: str = field(init=False)
+    participant_prefix: str = field(init=False)
 
-    @property
-    def event_stream(self) -> str:
-        return event_stream(self.organisation, self.event_id)
-
-    @property
-    def participant_prefix(self) -> str:
-        return participant_stream_prefix(self.organisation, self.event_id)
+    def __post_init__(self) -> None:
+        self.event_stream = event_stream(self.organisation, self.event_id)
+        self.participant_prefix = participant_stream_prefix(self.organisation, self.event_id)
 
     def concerns(self, stream_id: str) -> bool:
         return stream_id == self.event_stream or stream_id.startswith(self.participant_prefix)
 
-    def attendees(self, session_id: str) -> list[str]:
-        seated = self.seating.sessions[session_id].seated
-        return sorted(seated, key=lambda who: self.seated_position[session_id, who])
+    def attendees(self, session_id: str) -> list[tuple[str, Given]]:
+        """Who holds a seat, in the order the seats were given."""
+        held = self.given.get(session_id, {})
+        return sorted(held.items(), key=lambda item: item[1][1])
 
 
 def fold(
@@ -149,17 +147,21 @@ def _follow_programme(seating: Seating, programme: Programme) -> None:
 
 
 def _remember_seat(state: Replayed, change: Change, fact: Fact) -> None:
+    given = state.given
     match change:
         case Seated() | Promoted():
-            seat = change.session_id, change.participant_id
-            state.seated_at[seat] = fact.recorded_at
-            state.seated_position[seat] = fact.position
+            held = given.setdefault(change.session_id, {})
+            held[change.participant_id] = (fact.recorded_at, fact.position)
         case Moved():
-            source = change.session_id, change.participant_id
-            into = change.into, change.participant_id
-            state.seated_at[into] = state.seated_at.pop(source)
-            state.seated_position[into] = state.seated_position.pop(source)
+            kept = _forget(given, change.session_id, change.participant_id)
+            given.setdefault(change.into, {})[change.participant_id] = kept
         case Released() | MovedToQueue():
-            seat = change.session_id, change.participant_id
-            state.seated_at.pop(seat, None)
-            state.seated_position.pop(seat, None)
+            _forget(given, change.session_id, change.participant_id)
+
+
+def _forget(given: dict[str, dict[str, Given]], session_id: str, participant_id: str) -> Given:
+    held = given[session_id]
+    kept = held.pop(participant_id)
+    if not held:  # a session nobody holds a seat in has no entry (as a decoded snapshot)
+        del given[session_id]
+    return kept

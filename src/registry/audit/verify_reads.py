@@ -53,7 +53,11 @@ class ReadCheck:
         pool, org, event_id = self.pool, self.walked.organisation, self.walked.event_id
         live = await rm.occupancy(pool, org, event_id)
         state = await self.state_at(live["position"])
-        await self._compare("occupancy", live, answers.occupancy(state, live["position"]))
+        if state.programme is None:  # read models behind the event's creation: they hold none
+            replayed = {"position": live["position"], "sessions": []}
+        else:
+            replayed = answers.occupancy(state, live["position"])
+        await self._compare("occupancy", live, replayed)
         await self._pages(
             "rooms",
             lambda page: rm.rooms(pool, org, event_id, page),
@@ -87,8 +91,12 @@ class ReadCheck:
             answer, more = await live(page)
             state = await self.state_at(answer["position"])
             try:
-                expected = await named(self.pool, state, replayed(state, answer["position"], page))
-            except (rm.UnknownEvent, rm.UnknownSession) as error:
+                if state.programme is None:  # read models behind the event's creation
+                    expected: answers.Listed = ({"position": answer["position"], "items": []}, None)
+                else:
+                    listed = replayed(state, answer["position"], page)
+                    expected = await named(self.pool, state, listed)
+            except rm.UnknownSession as error:
                 self._found(answer["position"], read, f"the replay has none: {error}")
                 return
             same = await self._compare(read, answer, expected[0])
