@@ -11,6 +11,7 @@ import time
 import asyncpg
 import pytest
 
+from registry.audit import log_reads
 from registry.audit.chain import GENESIS, LoggedEvent, chain
 from registry.audit.chain_check import READ_EVENTS, Seal, chain_report, verify_chain
 from registry.audit.chainer import Chainer, ChainState, SealPolicy, chain_batch, load_state
@@ -259,3 +260,39 @@ async def test_the_chainer_reloads_when_the_chain_moved_under_it(
 
 
 SEALS = "SELECT position, hash FROM log_seals ORDER BY position"
+
+
+async def test_the_audit_log_shows_hashes_once_chained_and_nothing_past_the_fence(
+    store: PostgresEventStore, fresh_pool: asyncpg.Pool
+) -> None:
+    first = await append(store, "event-acme:day", 2)
+    await append(store, "event-other:day")
+    async with fresh_pool.acquire() as conn:
+        page = await log_reads.log_page(conn, "acme", 1, 10)
+        assert [(i["position"], i["hash"], i["prev_hash"]) for i in page.items] == [
+            (p, None, None) for p in first
+        ]
+        await catch_up(fresh_pool)
+        page = await log_reads.log_page(conn, "acme", 1, 10)
+        assert [i["prev_position"] for i in page.items] == [0, first[0]]
+        assert page.items[0]["prev_hash"] == GENESIS.hex()
+        assert page.items[1]["prev_hash"] == page.items[0]["hash"]
+        async with fresh_pool.acquire() as other:
+            open_tx = other.transaction()
+            await open_tx.start()
+            held = await store.append_on(
+                other, [StreamAppend("event-acme:x", NO_STREAM, [Noted(text="x")])]
+            )
+            later = await append(store, "event-acme:day")
+            page = await log_reads.log_page(conn, "acme", 1, 10)
+            assert page.position < held.position  # neither the open append nor what follows it
+            assert [i["position"] for i in page.items] == first
+            await open_tx.commit()
+        page = await log_reads.log_page(conn, "acme", first[1], 1)
+        assert ([i["position"] for i in page.items], page.next_from) == ([first[1]], first[1] + 1)
+        assert page.position == later[0]
+        rest = await log_reads.log_page(conn, "acme", first[1] + 1, 10)
+        assert ([i["position"] for i in rest.items], rest.next_from) == (
+            [held.position, *later],
+            None,
+        )
