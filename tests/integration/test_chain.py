@@ -82,7 +82,6 @@ async def test_concurrent_appends_make_one_chain_with_one_leader(
     one leads; every event is hashed once, in position order, linked to the one before."""
     chainers = [
         Chainer(
-            fresh_pool,
             lambda: asyncpg.connect(fresh_database_url),
             batch_size=50,
             seals=SealPolicy(every=100, interval_s=0.5),

@@ -95,7 +95,7 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             run = asyncio.create_task(projector.run(), name="projector")
             stack.push_async_callback(_cancel, run)
             # The hash chain beside them: one leader among the workers (registry.audit.chainer).
-            chainer = Chainer(pool, _connector(settings.database_url, "registry-chainer"))
+            chainer = Chainer(_connector(settings.database_url, "registry-chainer"))
             chained = asyncio.create_task(chainer.run(), name="chainer")
             stack.push_async_callback(_cancel, chained)
         # Every worker runs one; they share the work through row locks (notifications/outbox.py).

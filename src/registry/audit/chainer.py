@@ -16,8 +16,9 @@ publishes seals.
   projector's (projections/runner.py): the connection that holds the lock does the work, so a
   leader whose connection died can write nothing more; a stand-by takes over within
   `lead_retry_s`.
-- **Waking.** The store's NOTIFY channel, with polling as the fallback; fast polling while
-  committed events wait behind an append still open (no notification comes when it ends).
+- **Waking.** The store's NOTIFY channel, listened to on the leader's connection, with polling
+  as the fallback; fast polling while committed events wait behind an append still open (no
+  notification comes when it ends).
 - **Seals.** Every `seal_every` events or `seal_interval_s` seconds (whichever comes first, at the
   end of a batch and only when something new was hashed) a row in `log_seals` with the last
   position and its hash, in the batch's transaction; also logged, so a copy leaves the database.
@@ -37,7 +38,6 @@ import structlog
 
 from registry.audit.chain import GENESIS, LoggedEvent, chain
 from registry.dbtypes import Connection
-from registry.eventstore.listener import NotificationListener
 from registry.eventstore.postgres import CHANNEL, FENCE, HELD_BACK
 
 log = structlog.get_logger(__name__)
@@ -153,7 +153,6 @@ class Chainer:
 
     def __init__(
         self,
-        pool: asyncpg.Pool,
         connect: Callable[[], Awaitable[Connection]],
         *,
         batch_size: int = BATCH_SIZE,
@@ -162,7 +161,6 @@ class Chainer:
         held_back_poll_s: float = HELD_BACK_POLL_S,
         lead_retry_s: float = LEAD_RETRY_S,
     ) -> None:
-        self._pool = pool
         self._connect = connect
         self._batch_size = batch_size
         self._seals = seals or SealPolicy()
@@ -176,17 +174,15 @@ class Chainer:
 
     async def run(self) -> None:
         """Until cancelled: lead when the lock is free, chain, take over when a leader drops."""
-        listener = NotificationListener(self._pool, CHANNEL, self._wake)
-        await listener.start()
-        try:
-            while True:
-                try:
-                    await self._lead()
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-                    log.warning("chainer lost its connection", exc_info=True)
-                await asyncio.sleep(self._lead_retry_s)
-        finally:
-            await listener.close()
+        while True:
+            try:
+                await self._lead()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                log.warning("chainer lost its connection", exc_info=True)
+            await asyncio.sleep(self._lead_retry_s)
+
+    def _notified(self, *_: object) -> None:
+        self._wake.set()
 
     async def _lead(self) -> None:
         conn = await self._connect()
@@ -197,6 +193,9 @@ class Chainer:
                 await asyncio.sleep(self._lead_retry_s)
             log.info("leading the hash chain")
             self.leading = True
+            # Woken on the leader's own connection: stand-bys need no wake-ups, and no pooled
+            # connection is held for it (a small pool would lose one for good).
+            await conn.add_listener(CHANNEL, self._notified)
             self.state = await load_state(conn)
             await self._follow(conn, self.state)
         finally:
