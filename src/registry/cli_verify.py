@@ -51,7 +51,7 @@ async def _verify(settings: Settings, database_url: str) -> Report:
     # disable=None: bars on a terminal only, not in a container's or CI's log.
     bars = [
         tqdm(desc=name, unit=unit, file=sys.stderr, disable=None, leave=True)
-        for name, unit in (("chain", "event"), ("log", "event"), ("read models", "event"))
+        for name, unit in (("chain", "event"), ("log", "event"), ("read models", "session"))
     ]
     try:
         phases = Phases(*(_progress(bar) for bar in bars))

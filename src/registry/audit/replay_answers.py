@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from projections.reads import Page, UnknownEvent, UnknownSession
 from registry.audit.replay_fold import Replayed
 from registry.domain.programme import Programme, Session
+from registry.domain.seating import SessionSeats
 
 K = TypeVar("K", str, int)
 #: Participant -> (name, erased), from participant_details as the live reads take them when
@@ -161,11 +162,15 @@ def waitlist(
 
 def conflicts(state: Replayed, position: int, page: Page, details: Details) -> Listed:
     programme_of(state)
-    seating = state.seating
-    holders = sorted({who for s in seating.sessions.values() for who in s.seated})
+    # Each holder's seats in one pass over the sessions, earliest first (asking the seating
+    # for each holder's seats would look at every session once per participant).
+    held_by: dict[str, list[SessionSeats]] = {}
+    for seats in sorted(state.seating.sessions.values(), key=lambda s: (s.starts_at, s.session_id)):
+        for who in seats.seated:
+            held_by.setdefault(who, []).append(seats)
     rows = []
-    for who in holders:
-        held = seating.seats_of(who)
+    for who in sorted(held_by):
+        held = held_by[who]
         clashing = {x.session_id for x in held for y in held if x is not y and x.overlaps(y)}
         if clashing:
             ordered = [x.session_id for x in held if x.session_id in clashing]

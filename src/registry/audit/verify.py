@@ -110,9 +110,17 @@ async def verify(
     replay = Replay(pool, codec, every=0)  # from the log alone: snapshots are checked, not used
     found: list[Finding] = []
     states = [s for s in walk.states.values() if s.programme is not None]
-    for done, state in enumerate(states, start=1):
-        found += await ReadCheck(pool, replay, state, head).run()
-        progress.read_models(done, len(states))
+    # Progress in sessions: one large event is most of the work (its waitlists above all).
+    total = sum(len(s.seating.sessions) + 1 for s in states)
+    done = 0
+    for state in states:
+
+        def step(n: int, base: int = done) -> None:
+            progress.read_models(base + n, total)
+
+        found += await ReadCheck(pool, replay, state, head).run(step)
+        done += len(state.seating.sessions) + 1
+        progress.read_models(done, total)
     report.findings[READ_MODEL] = found
     return report
 

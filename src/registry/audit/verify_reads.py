@@ -49,7 +49,8 @@ class ReadCheck:
             self._states[position] = await self.replay.state(org, event_id, position)
         return self._states[position]
 
-    async def run(self) -> list[Finding]:
+    async def run(self, progress: Callable[[int], None] = lambda done: None) -> list[Finding]:
+        """Every read of the event; `progress` gets the sessions checked so far."""
         pool, org, event_id = self.pool, self.walked.organisation, self.walked.event_id
         live = await rm.occupancy(pool, org, event_id)
         state = await self.state_at(live["position"])
@@ -68,8 +69,9 @@ class ReadCheck:
             lambda page: rm.conflicts(pool, org, event_id, page),
             lambda s, p, page: answers.conflicts(s, p, page, {}),
         )
-        for session in live["sessions"]:
+        for done, session in enumerate(live["sessions"], start=1):
             await self._session(session["session_id"])
+            progress(done)
         return self.findings
 
     async def _session(self, sid: str) -> None:
