@@ -5,8 +5,15 @@ position not final yet, the time form, and paging that keeps `as_of`."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Any
 
+import asyncpg
+from litestar.testing import AsyncTestClient
+
+from registry.api.app import create_app
+from registry.auth.keys import create_key
+from registry.settings import Settings
 from tests.support.api import Api
 
 EVENT = "/v1/events/almelo"
@@ -127,3 +134,37 @@ async def test_as_of_problems(api: Api) -> None:
     )
     assert other.status_code == 404
     assert (await api.client.get(f"{EVENT}/conflicts?as_of={head}", headers=org)).status_code == 200
+
+
+async def test_snapshots_are_written_and_used_through_the_service(
+    fresh_database_url: str, redis_url: str, redis_prefix: str
+) -> None:
+    """With snapshots every 2 facts, a query writes one as the service's database role, and a
+    later query at another position answers the same as a replay without snapshots."""
+    settings = Settings(
+        database_url=fresh_database_url,
+        redis_url=redis_url,
+        redis_prefix=f"{redis_prefix}-{uuid.uuid4().hex[:8]}",
+        replay_snapshot_every=2,
+    )
+    conn = await asyncpg.connect(fresh_database_url)
+    try:
+        keys = {
+            f"acme:{role}": await create_key(conn, role, "acme")
+            for role in ("organiser", "form", "auditor")
+        }
+    finally:
+        await conn.close()
+    async with AsyncTestClient(create_app(settings), timeout=60) as client:
+        api = Api(client, fresh_database_url, keys)
+        await api.create_event()
+        await api.room("hall", 1)
+        await api.session("a", "hall")
+        people = [await api.participant(f"p{n}") for n in range(4)]
+        positions = [(await api.sign_up(who, "a")).json()["position"] for who in people]
+        late = await as_of(api, f"{EVENT}/sessions/a/waitlist", positions[-1], role="auditor")
+        assert [x["participant_id"] for x in late["items"]] == people[1:]
+        assert await api.log("SELECT count(*) FROM replay_snapshots") == 1
+        earlier = await as_of(api, f"{EVENT}/sessions/a/waitlist", positions[2])
+        assert [x["participant_id"] for x in earlier["items"]] == people[1:3]
+        assert await api.log("SELECT count(*) FROM replay_snapshots") == 2
