@@ -47,9 +47,10 @@ INSERT INTO replay_snapshots (organisation, event_id, format, position, facts, s
 SELECT $1, $2, $3, p, f, s FROM unnest($4::bigint[], $5::bigint[], $6::bytea[]) AS t(p, f, s)
 ON CONFLICT DO NOTHING
 """
-# The event's stream and its participants' streams, in position order, from just after where
-# the fold starts. Positions up to `upto` are final once the log's fenced head has reached it
-# (0018_log_fence.sql: positions are drawn in transaction-id order), so no fence is taken here.
+# The event's stream and its participants' streams, in position order, after where the fold
+# starts ($3) up to the position asked for ($4). The caller has waited for the log's fenced head
+# to reach $4, and every position up to the head is final (0018_log_fence.sql: positions are
+# drawn in transaction-id order), so no fence is taken here.
 _OF_THE_EVENT: Final = """
   FROM events
  WHERE position > $3 AND position <= $4
@@ -89,7 +90,7 @@ class _Fact:
 def parse_as_of(text: str) -> int | dt.datetime:
     """A position (a whole number) or an ISO 8601 time with an offset; ValueError otherwise."""
     text = text.strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         return int(text)
     moment = dt.datetime.fromisoformat(text)
     if moment.tzinfo is None or moment.utcoffset() is None:
