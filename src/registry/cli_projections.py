@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 #: The projector's connections say who they are: `status` shows it as the leader, and
 #: pg_stat_activity tells them from the API's ("registry").
 PROJECTOR_NAME: Final = "registry-projector"
+CHAINER_NAME: Final = "registry-chainer"
 #: `status` prints these; the leader is "<pid> <application_name>" or "none".
 STATUS_COLUMNS: Final = (
     "projection", "generation", "position", "head", "lag_events", "lag_seconds", "leader",
@@ -165,6 +166,7 @@ async def _run_projector(settings: Settings, database_url: str) -> int:
 
     from projections import PROJECTIONS
     from projections.runner import Projector
+    from registry.audit.chainer import Chainer
 
     pool = await _open_pool(settings, database_url, application_name=PROJECTOR_NAME)
     try:
@@ -177,10 +179,22 @@ async def _run_projector(settings: Settings, database_url: str) -> int:
                 database_url, server_settings={"application_name": PROJECTOR_NAME}
             ),
         )
+        # The hash chain too: one leader among every projector and API worker (its own
+        # connection holds the leadership, as the projector's do).
+        chainer = Chainer(
+            lambda: asyncpg.connect(
+                database_url, server_settings={"application_name": CHAINER_NAME}
+            )
+        )
         log.info("projector running", projections=[p.name for p in PROJECTIONS])
-        return await _until_signalled(projector.run)
+        return await _until_signalled(lambda: _together(projector.run(), chainer.run()))
     finally:
         await pool.close()
+
+
+async def _together(*work: Coroutine[Any, Any, None]) -> None:
+    """Run all of them until one fails or all are cancelled."""
+    await asyncio.gather(*work)
 
 
 async def _until_signalled(work: Callable[[], Coroutine[Any, Any, None]]) -> int:

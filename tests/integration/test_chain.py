@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
+import os
+import signal
+import sys
 import time
 
 import asyncpg
@@ -15,7 +19,8 @@ from registry.audit import log_reads
 from registry.audit.chain import GENESIS, LoggedEvent, chain
 from registry.audit.chain_check import READ_EVENTS, Seal, chain_report, verify_chain
 from registry.audit.chainer import Chainer, ChainState, SealPolicy, chain_batch, load_state
-from registry.eventstore import NO_STREAM, StreamAppend
+from registry.domain.events import ALL_EVENTS, EventCreated, RoomAdded
+from registry.eventstore import NO_STREAM, EventCodec, StreamAppend
 from registry.eventstore.postgres import PostgresEventStore
 from tests.support.events import Deposited, Noted, Opened, test_codec
 
@@ -259,6 +264,7 @@ async def test_the_chainer_reloads_when_the_chain_moved_under_it(
 
 
 SEALS = "SELECT position, hash FROM log_seals ORDER BY position"
+DAY = dt.date(2024, 1, 11)
 
 
 async def test_the_audit_log_shows_hashes_once_chained_and_nothing_past_the_fence(
@@ -295,3 +301,33 @@ async def test_the_audit_log_shows_hashes_once_chained_and_nothing_past_the_fenc
             [held.position, *later],
             None,
         )
+
+
+async def test_registry_projections_run_chains_the_log(
+    fresh_pool: asyncpg.Pool, fresh_database_url: str
+) -> None:
+    """docker-compose's projector service: `registry projections run` leads the chain too."""
+    store = PostgresEventStore(fresh_pool, EventCodec(ALL_EVENTS))
+    facts = [
+        EventCreated(event_id="day", title="Day", timezone="Europe/Amsterdam", date=DAY),
+        RoomAdded(room_id="hall", name="Hall", capacity=10),
+    ]
+    written = await store.append([StreamAppend("event-acme:day", NO_STREAM, facts)])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "registry.cli", "projections", "run",
+        env=env | {"REGISTRY_DATABASE_URL": fresh_database_url},
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while (await links(fresh_pool))[-1:] != [(written.position, written.positions[0])]:
+            assert process.returncode is None, "the projector stopped"
+            assert time.monotonic() < deadline, "the projector's chainer did not chain the log"
+            await asyncio.sleep(0.1)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(30):
+            await process.wait()
+    assert process.returncode == 0
