@@ -109,6 +109,7 @@ def serve(
     with _interruptible(), _backends(settings, need_redis=True) as backends:
         if run_migrations and settings.migrate_on_start:
             _apply_migrations(backends.database_url)
+        _check_app_role(backends.database_url)
         bind = f"[{host}]" if ":" in host else host
         typer.echo(f"registry listening on http://{bind}:{port}")
         # Usable keys, so that a new user can call the API straight away.
@@ -124,6 +125,7 @@ def keys_create(
     """Create an API key and print it alone on the last line; only its hash is stored."""
     from registry.auth.keys import check_organisation, check_role
     from registry.auth.provision import KeysNotReady, create
+    from registry.dbroles import AppRoleError
 
     try:
         check_role(role)
@@ -136,7 +138,7 @@ def keys_create(
             _apply_migrations(backends.database_url)  # the user's own fresh data dir, as `serve`
         try:
             key = create(backends.database_url, role, org)
-        except KeysNotReady as error:
+        except (KeysNotReady, AppRoleError) as error:
             _fail(str(error))
     typer.echo(f"new API key (role {role}, organisation {org}); it is shown only now:", err=True)
     typer.echo(key)
@@ -192,12 +194,13 @@ def _demo_keys(settings: Settings, database_url: str) -> dict[str, str]:
     new ones: asking for the demo is asking for them."""
     from registry.auth.principal import ROLES
     from registry.auth.provision import KeysNotReady, create, local_keys
+    from registry.dbroles import AppRoleError
 
     try:
         if settings.uses_embedded_servers:
             return {str(r): k for r, k in local_keys(database_url, settings.data_dir).items()}
         return {role: create(database_url, role, DEMO_ORGANISATION) for role in ROLES}
-    except KeysNotReady as error:
+    except (KeysNotReady, AppRoleError) as error:
         _fail(str(error))
 
 
@@ -253,10 +256,11 @@ def _announce_keys(settings: Settings, database_url: str) -> None:
         typer.echo("API keys: create one with `registry keys create --role ROLE [--org ORG]`")
         return
     from registry.auth.provision import LOCAL_KEYS_FILE, KeysNotReady, local_keys
+    from registry.dbroles import AppRoleError
 
     try:
         keys = local_keys(database_url, settings.data_dir)
-    except KeysNotReady as error:
+    except (KeysNotReady, AppRoleError) as error:
         typer.echo(f"no API keys: {error}")
         return
     typer.echo(f"API keys for organisation 'default' ({settings.data_dir / LOCAL_KEYS_FILE}):")
@@ -275,6 +279,19 @@ def _apply_migrations(database_url: str) -> None:
         typer.echo(f"applied {name}")
     if not applied:
         typer.echo("database schema is up to date")
+
+
+def _check_app_role(database_url: str) -> None:
+    """Fail in one line if the URL's user cannot act as registry_app (registry.dbroles), before
+    any worker tries."""
+    from registry import dbroles
+
+    try:
+        asyncio.run(dbroles.check(database_url))
+    except dbroles.AppRoleMissing as error:
+        typer.echo(f"registry: {error}", err=True)  # not migrated (--no-migrate): as before
+    except dbroles.AppRoleError as error:
+        _fail(str(error))
 
 
 def _run_granian(target: str, host: str, port: int, workers: int) -> None:

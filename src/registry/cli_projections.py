@@ -120,9 +120,12 @@ def _asyncio_run(work: Coroutine[Any, Any, T]) -> T:
     import asyncpg
 
     from registry.cli import _fail
+    from registry.dbroles import AppRoleError
 
     try:
         return asyncio.run(work)
+    except AppRoleError as error:
+        _fail(str(error))
     except asyncpg.UndefinedTableError as error:
         _fail(f"{error}: the database needs its migrations (`registry migrate`)")
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
@@ -136,11 +139,11 @@ async def _open_pool(
     application_name: str,
     statement_timeout_ms: int | None = None,
 ) -> asyncpg.Pool:
-    import asyncpg
+    from registry import dbroles
 
     if statement_timeout_ms is None:
         statement_timeout_ms = settings.statement_timeout_ms
-    return await asyncpg.create_pool(
+    return await dbroles.create_pool(
         database_url,
         min_size=1,
         max_size=settings.pool_max_size,
@@ -162,10 +165,9 @@ def _store(pool: asyncpg.Pool) -> PostgresEventStore:
 
 async def _run_projector(settings: Settings, database_url: str) -> int:
     """Run the projector until a stop signal; returns that signal."""
-    import asyncpg
-
     from projections import PROJECTIONS
     from projections.runner import Projector
+    from registry import dbroles
     from registry.audit.chainer import Chainer
 
     pool = await _open_pool(settings, database_url, application_name=PROJECTOR_NAME)
@@ -175,14 +177,14 @@ async def _run_projector(settings: Settings, database_url: str) -> int:
             _store(pool),
             PROJECTIONS,
             # The leadership locks live on this connection: named, so `status` can tell whose.
-            connect=lambda: asyncpg.connect(
+            connect=lambda: dbroles.connect(
                 database_url, server_settings={"application_name": PROJECTOR_NAME}
             ),
         )
         # The hash chain too: one leader among every projector and API worker (its own
         # connection holds the leadership, as the projector's do).
         chainer = Chainer(
-            lambda: asyncpg.connect(
+            lambda: dbroles.connect(
                 database_url, server_settings={"application_name": CHAINER_NAME}
             )
         )

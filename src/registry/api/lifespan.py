@@ -20,6 +20,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 
 from projections import PROJECTIONS
 from projections.runner import Projector
+from registry import dbroles
 from registry.audit.chainer import Chainer
 from registry.capacity.redis_gate import RedisGate
 from registry.domain.events import ALL_EVENTS
@@ -58,12 +59,13 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             "(`registry serve` starts embedded servers when neither is)"
         )
     async with AsyncExitStack() as stack:
-        pool = await asyncpg.create_pool(
+        pool = await dbroles.create_pool(
             settings.database_url,
             min_size=settings.pool_min_size,
             max_size=settings.pool_max_size,
             # Startup parameters, not `SET` in `init`: the pool runs RESET ALL on every release,
-            # which would silently drop a SET but keeps these as the session defaults.
+            # which would silently drop a SET but keeps these as the session defaults (the role
+            # registry_app too: dbroles).
             server_settings={
                 "statement_timeout": str(settings.statement_timeout_ms),
                 "application_name": "registry",
@@ -137,7 +139,7 @@ def _connector(
 
     async def connect() -> asyncpg.Connection:
         settings = {"application_name": name}
-        return await asyncpg.connect(url, server_settings=settings)
+        return await dbroles.connect(url, server_settings=settings)
 
     return connect
 

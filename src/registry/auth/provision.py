@@ -20,6 +20,7 @@ from typing import Final
 import asyncpg
 import msgspec
 
+from registry import dbroles
 from registry.auth.keys import DEFAULT_ORGANISATION, create_key, lookup
 from registry.auth.principal import ROLES, Role
 from registry.dbtypes import Connection
@@ -123,7 +124,7 @@ def write_local_keys(path: Path, keys: Mapping[Role, str]) -> None:
 
 @asynccontextmanager
 async def _connection(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(database_url)
+    conn = await dbroles.connect(database_url)
     try:
         yield conn
     except asyncpg.UndefinedTableError as error:
