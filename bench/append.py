@@ -18,6 +18,7 @@ import uuid
 import asyncpg
 
 from bench.support import scratch_database
+from registry import dbroles
 from registry.domain.event import Event
 from registry.eventstore import ANY, EventCodec, StreamAppend
 from registry.eventstore.postgres import PostgresEventStore
@@ -57,23 +58,19 @@ async def run_for(seconds: float, writers: int, one_append: object) -> int:
     return done
 
 
-async def scenario(pool: asyncpg.Pool, seconds: float, writers: int, per_append: int) -> None:
-    store = PostgresEventStore(pool, EventCodec([Deposited]))
-    tag = uuid.uuid4().hex[:6]
-    events = [Deposited(amount=5, note="a typical small fact")] * per_append
-
-    async def store_append(writer: int, i: int) -> None:
-        await store.append([StreamAppend(f"bench-s{tag}w{writer}", ANY, events)])
-
-    async def raw_append(writer: int, i: int) -> None:
-        async with pool.acquire() as conn, conn.transaction():
-            ids = [uuid.uuid4() for _ in range(per_append)]
-            await conn.execute(
-                RAW_INSERT, f"bench-r{tag}w{writer}", i * per_append, ids, [DATA] * per_append
-            )
-
-    store_count = await run_for(seconds, writers, store_append)
-    raw_count = await run_for(seconds, writers, raw_append)
+async def scenario(url: str, seconds: float, writers: int, per_append: int) -> None:
+    # The store as the service runs it (role registry_app); the baseline as the tables' owner,
+    # the only one allowed raw INSERTs. One pool at a time: 50 connections each.
+    pool = await dbroles.create_pool(url, min_size=writers, max_size=writers)
+    try:
+        store_count = await run_for(seconds, writers, _store_append(pool, per_append))
+    finally:
+        await pool.close()
+    pool = await asyncpg.create_pool(url, min_size=writers, max_size=writers)
+    try:
+        raw_count = await run_for(seconds, writers, _raw_append(pool, per_append))
+    finally:
+        await pool.close()
     store_rate = store_count * per_append / seconds
     raw_rate = raw_count * per_append / seconds
     print(
@@ -82,20 +79,40 @@ async def scenario(pool: asyncpg.Pool, seconds: float, writers: int, per_append:
     )
 
 
+def _store_append(pool: asyncpg.Pool, per_append: int) -> object:
+    store = PostgresEventStore(pool, EventCodec([Deposited]))
+    tag = uuid.uuid4().hex[:6]
+    events = [Deposited(amount=5, note="a typical small fact")] * per_append
+
+    async def store_append(writer: int, i: int) -> None:
+        await store.append([StreamAppend(f"bench-s{tag}w{writer}", ANY, events)])
+
+    return store_append
+
+
+def _raw_append(pool: asyncpg.Pool, per_append: int) -> object:
+    tag = uuid.uuid4().hex[:6]
+
+    async def raw_append(writer: int, i: int) -> None:
+        async with pool.acquire() as conn, conn.transaction():
+            ids = [uuid.uuid4() for _ in range(per_append)]
+            await conn.execute(
+                RAW_INSERT, f"bench-r{tag}w{writer}", i * per_append, ids, [DATA] * per_append
+            )
+
+    return raw_append
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dsn", help="server URL (a scratch database is created on it)")
     parser.add_argument("--seconds", type=float, default=5.0, help="per scenario and design")
     args = parser.parse_args()
     async with scratch_database(args.dsn) as url:
-        pool = await asyncpg.create_pool(url, min_size=50, max_size=50)
-        try:
-            print(f"append benchmark, {args.seconds:.0f} s per figure")
-            for writers in (1, 50):
-                for per_append in (1, 10):
-                    await scenario(pool, args.seconds, writers, per_append)
-        finally:
-            await pool.close()
+        print(f"append benchmark, {args.seconds:.0f} s per figure")
+        for writers in (1, 50):
+            for per_append in (1, 10):
+                await scenario(url, args.seconds, writers, per_append)
 
 
 if __name__ == "__main__":

@@ -20,10 +20,10 @@ import os
 import time
 import uuid
 
-import asyncpg
 from redis.asyncio import Redis
 
 from bench.support import scratch_database
+from registry import dbroles
 from registry.capacity.redis_gate import RedisGate
 from registry.domain import commands as cmd
 from registry.domain import programme as rules
@@ -96,12 +96,12 @@ async def one_size(keeper: GateKeeper, n: int) -> dict[str, float]:
 async def main(sizes: list[int], dsn: str | None) -> None:
     redis = Redis.from_url(os.environ.get("REGISTRY_REDIS_URL", "redis://127.0.0.1:6379/0"))
     async with scratch_database(dsn) as url:
-        pool = await asyncpg.create_pool(url, min_size=2, max_size=20)
+        pool = await dbroles.create_pool(url, min_size=2, max_size=20)  # as the service
         try:
             store = PostgresEventStore(pool, EventCodec(ALL_EVENTS))
             keeper = GateKeeper(store, RedisGate(redis, f"bench-{uuid.uuid4().hex[:6]}"))
-            print(f"{'N':>6} {'people':>7} " + " ".join(f"{k:>14}" for k in
-                  ("lower to N/2", "raise to 2N", "merge", "gate rebuild")) + "   (ms)")  # fmt: skip
+            steps = ("lower to N/2", "raise to 2N", "merge", "gate rebuild")
+            print(f"{'N':>6} {'people':>7} " + " ".join(f"{k:>14}" for k in steps) + "   (ms)")
             for n in sizes:
                 t = await one_size(keeper, n)
                 print(

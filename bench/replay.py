@@ -59,6 +59,7 @@ from bench.support import scratch_database
 from projections import PROJECTIONS
 from projections.base import Projection
 from projections.rebuild import REBUILD_BATCH, rebuild
+from registry import dbroles
 from registry.domain.events import (
     ALL_EVENTS,
 )
@@ -228,7 +229,7 @@ async def measure(args: argparse.Namespace, url: str) -> None:
     gc.freeze()
     await wait_for_fence(url, total, args.time_limit)
     chosen = [p for p in PROJECTIONS if p.name in args.projections]
-    pool = await asyncpg.create_pool(url, min_size=2, max_size=4)
+    pool = await dbroles.create_pool(url, min_size=2, max_size=4)  # as the service
     try:
         cpu = Cpu(pool)
         store = PostgresEventStore(pool, codec)
