@@ -52,9 +52,9 @@ log = structlog.get_logger("registry.cli")
 keys_app = typer.Typer(help="Role-scoped API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(projections_app, name="projections")
-app.command("verify")(verify)
 app.command("export")(export)
 app.command("import")(import_)
+app.command("verify")(verify)
 
 
 @dataclass(frozen=True)
