@@ -30,14 +30,22 @@ APPLICATION_NAME: Final = "registry-audit"
 def export(
     out: Annotated[Path, typer.Option("--out", help="The file to write.", show_default=False)],
     compress: Annotated[bool, typer.Option("--gzip", help="Compress the file with gzip.")] = False,
+    personal_data: Annotated[
+        bool,
+        typer.Option(
+            "--with-personal-data",
+            help="Also export participants' personal data and the e-mail keys (to move a "
+            "service; never for auditors: an erasure cannot reach the file).",
+        ),
+    ] = False,
 ) -> None:
     """Export the log (every final event with its hash), the seals, and the rows kept beside
-    the log, as JSON Lines."""
+    the log, as JSON Lines; personal data only when asked."""
     from registry.cli_projections import _asyncio_run, _database
 
     settings = load_settings()
     with _database(settings) as database_url:
-        done = _asyncio_run(_export(database_url, out, compress))
+        done = _asyncio_run(_export(database_url, out, compress, personal_data))
     rows = ", ".join(f"{n} {table}" for table, n in done.rows.items()) or "none"
     typer.echo(
         f"exported {done.events} events (to position {done.last_position}), {done.seals} seals "
@@ -77,14 +85,20 @@ async def _connect(database_url: str) -> asyncpg.Connection:
     return await asyncpg.connect(database_url, server_settings=settings)
 
 
-async def _export(database_url: str, out: Path, compress: bool) -> Exported:
+async def _export(database_url: str, out: Path, compress: bool, personal_data: bool) -> Exported:
     from registry.audit.export import export_log
     from registry.audit.log_file import open_for_writing
 
     conn = await _connect(database_url)
     try:
         with _bar("export") as bar, open_for_writing(out, compress=compress) as file:
-            return await export_log(conn, file, on_start=_total(bar), on_progress=_at(bar))
+            return await export_log(
+                conn,
+                file,
+                on_start=_total(bar),
+                on_progress=_at(bar),
+                personal_data=personal_data,
+            )
     finally:
         await conn.close()
 

@@ -87,11 +87,13 @@ async def scripted_log(url: str) -> None:
         await pool.close()
 
 
-async def export_to(url: str, path: Path, *, compress: bool = False) -> None:
+async def export_to(
+    url: str, path: Path, *, compress: bool = False, personal_data: bool = False
+) -> None:
     conn = await asyncpg.connect(url)
     try:
         with open_for_writing(path, compress=compress) as out:
-            await export_log(conn, out)
+            await export_log(conn, out, personal_data=personal_data)
     finally:
         await conn.close()
 
@@ -139,7 +141,7 @@ async def test_an_export_imports_as_the_same_log(
 ) -> None:
     await scripted_log(fresh_database_url)
     path = tmp_path / "log.jsonl.gz"
-    await export_to(fresh_database_url, path, compress=True)
+    await export_to(fresh_database_url, path, compress=True, personal_data=True)
     done = await import_from(target_url, path)
     assert done.hashed_here > 0 and done.seals >= 2
 
@@ -159,6 +161,18 @@ async def test_an_export_imports_as_the_same_log(
         assert await conn.fetchval("SELECT count(*) FROM outbox WHERE fanned_out_at IS NULL") == 0
     finally:
         await conn.close()
+
+
+async def test_an_export_holds_no_personal_data_unless_asked(
+    fresh_database_url: str, tmp_path: Path
+) -> None:
+    await scripted_log(fresh_database_url)
+    plain, full = tmp_path / "plain.jsonl", tmp_path / "full.jsonl"
+    await export_to(fresh_database_url, plain)
+    await export_to(fresh_database_url, full, personal_data=True)
+    for name in ("Name p0", "p0@example.org", "participant_details", "organisation_secrets"):
+        assert name not in plain.read_text(), name
+        assert name in full.read_text(), name
 
 
 async def test_the_commands_export_and_import_it(

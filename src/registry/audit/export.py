@@ -56,9 +56,10 @@ async def export_log(
     *,
     on_start: Callable[[int], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
+    personal_data: bool = False,
 ) -> Exported:
     """Write the export to `out`; `on_start` gets the number of events, `on_progress` the count
-    written so far (every batch). `conn` must not be inside a transaction (see the docstring)."""
+    written so far (every batch). Personal data (log_file.PERSONAL) only with `personal_data`. `conn` must not be inside a transaction (see the docstring)."""
     if conn.is_in_transaction():
         raise RuntimeError("export takes the fence before its snapshot: not in a transaction")
     fence = await conn.fetchval(FENCE)
@@ -96,6 +97,8 @@ async def export_log(
                 if on_progress is not None:
                     on_progress(done.events)
         for table, where in log_file.BESIDE.items():
+            if table in log_file.PERSONAL and not personal_data:
+                continue
             if not await conn.fetchval(TABLE_EXISTS, table):
                 continue
             query = ROWS_OF.format(table=table, where=where)

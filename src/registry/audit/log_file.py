@@ -41,6 +41,10 @@ _GZIP_MAGIC: Final = b"\x1f\x8b"
 #: exported position). A table missing from the source database is left out; commands only of
 #: appends the export holds (or that wrote nothing before it). Personal data rows have no
 #: position: one of a registration committing as the export starts can come without its event.
+#: Personal data and the keys that pseudonymise e-mails in the log: exported only when asked
+#: (`--with-personal-data`, to move a service), never in a file for auditors by default, where an
+#: erasure could not reach them and the key would let anyone test guessed addresses.
+PERSONAL: Final = frozenset({"participant_details", "organisation_secrets"})
 BESIDE: Final = {
     "participant_details": "",
     "organisation_secrets": "",
