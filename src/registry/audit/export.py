@@ -59,7 +59,8 @@ async def export_log(
     personal_data: bool = False,
 ) -> Exported:
     """Write the export to `out`; `on_start` gets the number of events, `on_progress` the count
-    written so far (every batch). Personal data (log_file.PERSONAL) only with `personal_data`. `conn` must not be inside a transaction (see the docstring)."""
+    written so far (every batch). Personal data (log_file.PERSONAL) only with `personal_data`.
+    `conn` must not be inside a transaction (see the docstring)."""
     if conn.is_in_transaction():
         raise RuntimeError("export takes the fence before its snapshot: not in a transaction")
     fence = await conn.fetchval(FENCE)
