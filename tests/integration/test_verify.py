@@ -3,7 +3,8 @@ day's log verifies (exit 0); a log tampered with as a superuser fails, naming th
 position and what is wrong: an extra SeatAssigned beyond capacity, a promotion of someone who
 was not the queue's head, a read-model row changed, a replay snapshot changed, a seat in a
 session that does not exist.
-(Tampering with the hash chain is tested with the chain: tests of registry.audit.chain_check.)
+And the chain tampered with (data changed, an event deleted, contents swapped): verify names the
+first bad position (each way of tampering in detail: tests of registry.audit.chain_check).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 import asyncpg
 import pytest
 
+from registry.audit.chainer import chain_batch, load_state
 from registry.audit.replay import Replay
 from registry.capacity.memory import MemoryGate
 from registry.domain.event import Event
@@ -166,3 +168,39 @@ async def test_a_seat_in_a_session_that_does_not_exist_is_found(day: Day) -> Non
     code, output = await day.verify()
     assert code == 1
     assert first_bad(output) == (position, "structure")
+
+
+async def chain_everything(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:
+        state = await load_state(conn)
+        while await chain_batch(conn, state):
+            pass
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE events SET data = data || '{\"ticket\": 99}' WHERE position = {p}",
+        "DELETE FROM events WHERE position = {p}",
+        # Two events' contents swapped (UPDATE ... FROM reads the rows as they were).
+        "UPDATE events e SET data = o.data FROM events o"
+        " WHERE (e.position, o.position) IN (({p}, {q}), ({q}, {p}))",
+    ],
+    ids=["data changed", "event deleted", "contents swapped"],
+)
+async def test_a_tampered_chain_fails_verify_at_the_first_bad_position(
+    day: Day, statement: str
+) -> None:
+    """As a superuser rewriting the log would (through the maintenance role, the only one the
+    log's trigger lets change it): `registry verify` names the position and the chain."""
+    await chain_everything(day.pool)
+    seats = await day.pool.fetch(
+        "SELECT position FROM events WHERE type = 'SeatAssigned' ORDER BY position LIMIT 2"
+    )
+    p, q = seats[0]["position"], seats[1]["position"]
+    async with day.pool.acquire() as conn, conn.transaction():
+        await conn.execute("SET LOCAL ROLE registry_maintenance")
+        await conn.execute(statement.replace("{p}", str(p)).replace("{q}", str(q)))
+    code, output = await day.verify()
+    assert code == 1, output
+    assert first_bad(output) == (p, "chain")
