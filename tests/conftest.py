@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import signal
+import tempfile
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from types import FrameType
 
 import asyncpg
@@ -31,8 +33,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerUrls]:
-    with choose_servers(tmp_path_factory.mktemp("servers")) as urls:
+def servers() -> Iterator[ServerUrls]:
+    # Not under pytest's basetemp: a pytest session started meanwhile by the same user (another
+    # checkout's run) deletes all but the newest three basetemps, and with it this run's embedded
+    # PostgreSQL cluster (seen: the server gone mid-run, every later test "connection refused").
+    with (
+        tempfile.TemporaryDirectory(prefix="registry-test-servers-") as folder,
+        choose_servers(Path(folder)) as urls,
+    ):
         yield urls
 
 
