@@ -3,6 +3,7 @@ and room, reschedule, cancel, merge, the registration window, the event cancelle
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from httpx import Response
@@ -287,3 +288,28 @@ async def test_an_event_gone_online_keeps_seats_promotes_waitlists_and_takes_new
     assert (await api.sign_up(seated, "m1")).json()["status"] == "seated"
     clash = await api.sign_up(seated, "m2")
     assert clash.json()["type"] == "/problems/time-conflict"
+
+
+async def test_a_change_retried_at_once_with_its_key_has_one_effect(api: Api) -> None:
+    await api.create_event()
+    await api.room("zaal", 10)
+    await api.session("a", "zaal", capacity=1)
+    await seat_everyone(api, "a", ["p1"])
+    waiting = [await api.participant(n) for n in ("w1", "w2")]
+    for p in waiting:
+        assert (await api.sign_up(p, "a")).json()["status"] == "waitlisted"
+    headers = api.as_("organiser", **{"Idempotency-Key": "raise-a"})
+
+    async def raise_it() -> Response:
+        return await api.client.patch(f"{EV}/sessions/a", json={"capacity": 2}, headers=headers)
+
+    first, second = await asyncio.gather(raise_it(), raise_it())
+    assert first.json() == second.json()  # the same answer, position included
+    assert first.json()["promoted"] == waiting[:1]
+    replayed = [a.headers.get("idempotent-replayed") for a in (first, second)]
+    assert replayed.count("true") == 1
+    promotions = "SELECT count(*) FROM events WHERE type = 'PromotedFromWaitlist'"
+    assert await api.log(promotions) == 1
+    # The gate holds the log's state: the seat left is taken by w2 only after a release.
+    late = await api.sign_up(await api.participant("late"), "a")
+    assert late.json()["waitlist_position"] == 2

@@ -70,9 +70,11 @@ async def _fenced(
             fingerprint=ctx.fingerprint,
             answer=encode_answer(answer.status, answer.body),
         )
-        programme = functools.reduce(evolve, outcome.events, programme)
         if result.replayed:  # a twin of this command won: the log has its facts, not ours
+            programme, _ = await load_programme(store, ctx.organisation, event_id)
             seating = await fold_seating(store, ctx.organisation, programme)
+        else:
+            programme = functools.reduce(evolve, outcome.events, programme)
         await keeper.gate.load(key, seating, registration_state(programme), epoch)
     return answer, result
 
