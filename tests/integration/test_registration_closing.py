@@ -61,3 +61,30 @@ async def test_a_scheduled_closing_closes_once_when_its_time_has_come(keeper: Ga
         await registration.sign_up(keeper, ctx(), event_id, "p1", cmd.SignUp(session_id="a"))
     await registration.cancel_sign_up(keeper, ctx(), event_id, "p0", "a")  # still possible
     assert not await upkeep.close_if_due(keeper, ORG, event_id, after)  # nothing left to do
+
+
+async def test_a_passed_closing_refuses_new_participants_before_the_upkeep_closes(
+    keeper: GateKeeper,
+) -> None:
+    """Registering reads the programme anyway, so it needs no upkeep to see the time has come;
+    sign-ups are decided by the gate alone and wait for the upkeep's RegistrationClosed."""
+    event_id = f"e-{uuid.uuid4().hex[:8]}"
+    await set_up(keeper, event_id)
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
+    schedule = cmd.CloseRegistration(at=soon)
+    await programme.change_programme(
+        keeper,
+        ctx(),
+        event_id,
+        lambda p: changes.decide_close_registration(p, schedule, dt.datetime.now(dt.UTC)),
+        200,
+    )
+    early = cmd.RegisterParticipant(name="Early Bird", email="early@example.org")
+    await registration.register_participant(keeper, ctx(), event_id, early)
+    await asyncio.sleep((soon - dt.datetime.now(dt.UTC)).total_seconds() + 0.05)
+    late = cmd.RegisterParticipant(name="Late Comer", email="late@example.org")
+    with pytest.raises(RegistrationClosed):
+        await registration.register_participant(keeper, ctx(), event_id, late)
+    form = cmd.SubmitRegistration(participant=late, session_ids=["a"])
+    with pytest.raises(RegistrationClosed):
+        await registration.submit_registration(keeper, ctx(), event_id, form)

@@ -7,6 +7,7 @@ fenced on the gate's epoch, then the hold is confirmed. A failed append releases
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -26,6 +27,8 @@ from registry.domain.events import (
     RegistrationCancelled,
     seat_event,
 )
+from registry.domain.programme import Programme
+from registry.domain.programme_changes import closing_due
 from registry.domain.seating import Change, Promoted, Queued
 from registry.domain.streams import email_stream, event_key, participant_stream
 from registry.eventstore import (
@@ -53,7 +56,7 @@ async def register_participant(
     programme, _ = await load_programme(keeper.store, ctx.organisation, event_id)
     if programme.state == "cancelled":
         raise EventCancelled(event_id)
-    if programme.registration != "open":
+    if not _open_now(programme):
         raise RegistrationClosed(event_id)
     participant_id = command.id or str(uuid.uuid4())
     answer = Answer(201, {"participant_id": participant_id})
@@ -89,7 +92,7 @@ async def submit_registration(
     programme, _ = await load_programme(keeper.store, ctx.organisation, event_id)
     if programme.state == "cancelled":
         raise EventCancelled(event_id)
-    if programme.registration != "open":
+    if not _open_now(programme):
         raise RegistrationClosed(event_id)
     if len(set(command.session_ids)) != len(command.session_ids):
         raise InvalidCommand("a session is named twice", "session_ids")
@@ -156,6 +159,14 @@ async def submit_registration(
             await fill_quietly(keeper, ctx.organisation, event_id, ctx.command_id)
         return answer, result
     raise AssertionError("unreachable")
+
+
+def _open_now(programme: Programme) -> bool:
+    """Open, and its scheduled closing (if any) not yet come: the upkeep appends the closing
+    within seconds, but a registration that reads the programme anyway need not wait for it
+    (sign-ups, decided by the gate alone, do until then)."""
+    now = dt.datetime.now(dt.UTC)
+    return programme.registration == "open" and not closing_due(programme, now)
 
 
 async def _release_all(keeper: GateKeeper, key: str, holds: Sequence[str]) -> None:
