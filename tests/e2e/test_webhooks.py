@@ -13,15 +13,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import asyncpg
 import pytest
-from litestar.testing import AsyncTestClient
 
-from registry.api.app import create_app
-from registry.auth.keys import create_key
 from registry.notifications.signing import verify
-from registry.settings import Settings
-from tests.support.api import Api
+from tests.support.api import Api, running_api
 
 #: Each attempt at the dead receiver waits this long for an answer that never comes.
 TIMEOUT_S = 2.0
@@ -109,28 +104,17 @@ async def receivers() -> AsyncIterator[tuple[Receiver, Receiver]]:
 @pytest.fixture
 async def api(fresh_database_url: str, redis_url: str, redis_prefix: str) -> AsyncIterator[Api]:
     """The app, with retries made tiny: attempts a few tens of milliseconds apart."""
-    conn = await asyncpg.connect(fresh_database_url)
-    try:
-        keys = {
-            f"{org}:{role}": await create_key(conn, role, org)
-            for org in ("acme", "other")
-            for role in ("organiser", "form", "auditor")
-        }
-    finally:
-        await conn.close()
-    settings = Settings(
-        database_url=fresh_database_url,
-        redis_url=redis_url,
-        redis_prefix=f"{redis_prefix}-{uuid.uuid4().hex[:8]}",
-        pool_max_size=20,
+    async with running_api(
+        fresh_database_url,
+        redis_url,
+        redis_prefix,
         webhook_poll_interval_s=0.05,
         webhook_timeout_s=TIMEOUT_S,
         webhook_retry_base_s=0.05,
         webhook_retry_cap_s=0.1,
         webhook_max_attempts=MAX_ATTEMPTS,
-    )
-    async with AsyncTestClient(create_app(settings), timeout=60) as client:
-        yield Api(client, fresh_database_url, keys, redis_url, settings.redis_prefix)
+    ) as api:
+        yield api
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], within: float, what: str) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,3 +86,32 @@ class Api:
             f"/v1/events/{event}/participants/{participant}/signups",
             {"session_id": session, **body},
         )
+
+
+@asynccontextmanager
+async def running_api(
+    database_url: str, redis_url: str, redis_prefix: str, **settings: Any
+) -> AsyncIterator[Api]:
+    """The app on `database_url` with an organiser, form and auditor key for two organisations
+    ("acme", "other"); `settings` override the test defaults."""
+    from registry.api.app import create_app
+    from registry.auth.keys import create_key
+    from registry.settings import Settings
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        keys = {
+            f"{org}:{role}": await create_key(conn, role, org)
+            for org in ("acme", "other")
+            for role in ("organiser", "form", "auditor")
+        }
+    finally:
+        await conn.close()
+    config = Settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        redis_prefix=f"{redis_prefix}-{uuid.uuid4().hex[:8]}",
+        **{"pool_max_size": 20, **settings},
+    )
+    async with AsyncTestClient(create_app(config), timeout=60) as client:
+        yield Api(client, database_url, keys, redis_url, config.redis_prefix)
