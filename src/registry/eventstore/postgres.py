@@ -14,13 +14,9 @@ import msgspec
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from registry.dbtypes import Connection
+from registry.eventstore.batcher import MAX_COMMANDS, AppendBatcher
 from registry.eventstore.codec import EventCodec
-from registry.eventstore.errors import (
-    AppendNotFirstWrite,
-    CommandIdReused,
-    StaleGateDecision,
-    WrongExpectedVersion,
-)
+from registry.eventstore.errors import CommandIdReused
 from registry.eventstore.listener import NotificationListener
 from registry.eventstore.model import (
     AppendResult,
@@ -31,6 +27,13 @@ from registry.eventstore.model import (
 )
 from registry.eventstore.personal import PersonalWrite
 from registry.eventstore.personal_pg import PostgresPersonalData, append_row
+from registry.eventstore.pg_outcomes import (
+    WRONG_VERSION,
+    appended,
+    refusal,
+    replay,
+    stored_command,
+)
 from registry.eventstore.prepare import PreparedAppend, prepare
 from registry.eventstore.store import NO_METADATA
 
@@ -92,15 +95,6 @@ RETURNING epoch
 """
 #: 'gate' in ASCII: the advisory lock class of the fence (the same constant as the migration).
 GATE_LOCK_CLASS: Final = 1734439013
-COMMAND: Final = """
-SELECT fingerprint, positions, "position", stream_versions, answer::text AS answer
-  FROM commands WHERE command_id = $1
-"""
-
-WRONG_VERSION: Final = "RG001"
-NOT_FIRST_WRITE: Final = "RG002"
-COMMAND_REUSED: Final = "RG003"
-STALE_GATE: Final = "RG004"
 _TRANSIENT = (
     OSError,
     asyncpg.PostgresConnectionError,
@@ -120,8 +114,21 @@ class PostgresEventStore:
         batch_size: int = 500,
         poll_interval: float = 1.0,
         held_back_poll: float = 0.02,
+        append_batch: int = MAX_COMMANDS,
+        append_batches_in_flight: int = 2,
     ) -> None:
         self._pool = pool
+        #: Group commit (batcher.py); `append_batch=0` appends every command alone.
+        self.batcher = (
+            AppendBatcher(
+                pool,
+                self._append_alone,
+                max_commands=append_batch,
+                max_in_flight=append_batches_in_flight,
+            )
+            if append_batch > 0
+            else None
+        )
         self._codec = codec
         self.personal = PostgresPersonalData(pool)
         #: The connection holding this task's gate fence, if any (see `_reader`).
@@ -161,8 +168,15 @@ class PostgresEventStore:
             # wait for ever behind appends queued on the fence's lock (see `_reader`).
             async with held.transaction():
                 return await self.append_prepared(held, prepared, personal)
+        if self.batcher is not None and not personal:
+            # Personal data is written beside the append on its connection: those go alone.
+            return await self.batcher.append(prepared)
         async with self._pool.acquire() as conn:
             return await self.append_prepared(conn, prepared, personal)
+
+    async def _append_alone(self, prepared: PreparedAppend) -> AppendResult:
+        async with self._pool.acquire() as conn:
+            return await self.append_prepared(conn, prepared)
 
     async def append_on(
         self,
@@ -196,66 +210,34 @@ class PostgresEventStore:
                 raise
             return await self._twin_result(conn, prepared)
         except asyncpg.PostgresError as error:
-            if error.sqlstate == WRONG_VERSION:
-                if prepared.command_id is not None:
-                    # A twin of this command may have won the stream lock; its result stands.
-                    twin = await self._stored_command(conn, prepared.command_id)
-                    if twin is not None:
-                        return _replay(prepared, twin)
-                detail = msgspec.json.decode(error.detail or "{}")
-                raise WrongExpectedVersion(
-                    detail["stream_id"], detail["expected"], detail["actual"]
-                ) from None
-            if error.sqlstate == NOT_FIRST_WRITE:
-                raise AppendNotFirstWrite(str(error)) from None
-            if error.sqlstate == STALE_GATE:
-                detail = msgspec.json.decode(error.detail or "{}")
-                raise StaleGateDecision(
-                    detail["gate_key"], detail["epoch"], detail["current"]
-                ) from None
-            if error.sqlstate == COMMAND_REUSED and prepared.command_id is not None:
-                raise CommandIdReused(prepared.command_id) from None
-            raise
+            if error.sqlstate == WRONG_VERSION and prepared.command_id is not None:
+                # A twin of this command may have won the stream lock; its result stands.
+                twin = await stored_command(conn, prepared.command_id)
+                if twin is not None:
+                    return replay(prepared, twin)
+            typed = refusal(error.sqlstate or "", error.detail, str(error))
+            if typed is None:
+                raise
+            raise typed from None
         assert row is not None
-        return AppendResult(
-            positions=tuple(row["positions"]),
-            position=row["position"],
-            stream_versions=tuple(row["stream_versions"]),
-            replayed=row["replayed"],
-            answer=None if row["answer"] is None else row["answer"].encode(),
-        )
+        return appended(row)
 
     async def _twin_result(self, conn: Connection, prepared: PreparedAppend) -> AppendResult:
         assert prepared.command_id is not None
-        stored = await self._stored_command(conn, prepared.command_id)
+        stored = await stored_command(conn, prepared.command_id)
         assert stored is not None, "a unique violation on commands_pkey means the row exists"
-        return _replay(prepared, stored)
+        return replay(prepared, stored)
 
     async def command_result(
         self, command_id: str, fingerprint: str | None = None
     ) -> AppendResult | None:
         async with self._pool.acquire() as conn:
-            stored = await self._stored_command(conn, command_id)
+            stored = await stored_command(conn, command_id)
         if stored is None:
             return None
         if fingerprint is not None and stored[0] != fingerprint:
             raise CommandIdReused(command_id)
         return stored[1]
-
-    async def _stored_command(
-        self, conn: Connection, command_id: str
-    ) -> tuple[str | None, AppendResult] | None:
-        row = await conn.fetchrow(COMMAND, command_id)
-        if row is None:
-            return None
-        answer = row["answer"]
-        return row["fingerprint"], AppendResult(
-            positions=tuple(row["positions"]),
-            position=row["position"],
-            stream_versions=tuple(row["stream_versions"]),
-            replayed=True,
-            answer=None if answer is None else answer.encode(),
-        )
 
     def _fence_held(self) -> Connection | None:
         """The connection of the gate fence this very task holds, if any."""
@@ -376,14 +358,6 @@ class PostgresEventStore:
 def _like_prefix(prefix: str) -> str:
     """Escape LIKE's wildcards so that the prefix is matched literally."""
     return prefix.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_")
-
-
-def _replay(prepared: PreparedAppend, stored: tuple[str | None, AppendResult]) -> AppendResult:
-    fingerprint, result = stored
-    if fingerprint != prepared.fingerprint:
-        assert prepared.command_id is not None
-        raise CommandIdReused(prepared.command_id)
-    return result
 
 
 def _arguments(prepared: PreparedAppend) -> tuple[Any, ...]:

@@ -1,0 +1,242 @@
+"""Group commit for appends: the commands that arrive while this process's previous batches are
+in flight go to PostgreSQL together, in one transaction (append_batch, migrations/0046).
+
+Why: a sign-up's append is a few rows, and what it costs PostgreSQL is mostly the fixed price of
+a transaction (the position lock, the NOTIFY that serializes commits, the commit). Gathering the
+commands that queue up under load into one transaction pays that price once per batch. Nothing
+waits for a batch to fill: a command that finds a free slot (fewer than `max_in_flight` batches
+out) goes at once, alone if it is alone; under load each batch takes whatever queued meanwhile.
+This is PostgreSQL's own group commit, one level up; see also
+https://www.postgresql.org/docs/current/wal-async-commit.html for why we keep commits durable.
+
+Each command keeps what it would have alone (append_batch's per-command subtransactions): its
+expected versions, its gate fence, its idempotency, its answer or its own typed error. What the
+batch cannot decide alone it hands back: a command whose gate fence is taken is appended alone
+(which waits for the fence), a twin's result is read once the batch has committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Final
+
+import asyncpg
+
+from registry.dbtypes import Connection
+from registry.eventstore.model import AppendResult
+from registry.eventstore.pg_outcomes import appended, refusal, replay, stored_command
+from registry.eventstore.prepare import PreparedAppend
+
+#: append_batch refuses more than 60 commands (64 subtransaction ids fit PostgreSQL's cache).
+MAX_COMMANDS: Final = 50
+
+APPEND_BATCH: Final = """
+SELECT outcome, replayed, positions, "position", stream_versions, answer::text AS answer,
+       detail, message
+  FROM append_batch($1, $2, $3::jsonb[], $4::jsonb[], $5, $6, $7, $8, $9, $10, $11, $12, $13,
+                    $14, $15::jsonb[])
+"""
+
+Queued = tuple[PreparedAppend, "asyncio.Future[AppendResult]"]
+#: Appends one command alone (the store's single path): for commands the batch hands back.
+AppendAlone = Callable[[PreparedAppend], Awaitable[AppendResult]]
+
+
+class AppendBatcher:
+    """One per store (so one per process): appends through batches of at most `max_commands`,
+    with at most `max_in_flight` batches out at a time."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        append_alone: AppendAlone,
+        *,
+        max_commands: int = MAX_COMMANDS,
+        max_in_flight: int = 2,
+    ) -> None:
+        if not 1 <= max_commands <= MAX_COMMANDS:
+            raise ValueError(f"a batch holds 1 to {MAX_COMMANDS} commands")
+        if max_in_flight < 1:
+            raise ValueError("at least one batch must be allowed in flight")
+        self._pool = pool
+        self._append_alone = append_alone
+        self._max_commands = max_commands
+        self._max_in_flight = max_in_flight
+        self._queue: list[Queued] = []
+        self._in_flight = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        #: Batches sent and commands in them, for the metrics and the benchmarks.
+        self.batches = 0
+        self.commands = 0
+
+    async def append(self, prepared: PreparedAppend) -> AppendResult:
+        future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
+        self._queue.append((prepared, future))
+        self._send()
+        # A caller cancelled meanwhile leaves its command in the batch: it may commit all the
+        # same, as a single append cancelled mid-flight may (seat_appends rebuilds the gate).
+        return await future
+
+    def _send(self) -> None:
+        while self._queue and self._in_flight < self._max_in_flight:
+            batch = self._queue[: self._max_commands]
+            del self._queue[: self._max_commands]
+            self._in_flight += 1
+            task = asyncio.create_task(self._flush(batch))
+            self._tasks.add(task)
+            task.add_done_callback(self._flushed)
+
+    def _flushed(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._in_flight -= 1
+        self._send()
+
+    async def _flush(self, batch: list[Queued]) -> None:
+        self.batches += 1
+        self.commands += len(batch)
+        try:
+            async with self._pool.acquire() as conn:
+                outcomes = await run_batch(conn, [prepared for prepared, _ in batch])
+        except BaseException as error:  # the batch as a whole: nothing of it is known to stand
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(error)
+            if not isinstance(error, Exception):
+                raise
+            return
+        alone = [
+            (prepared, future)
+            for (prepared, future), outcome in zip(batch, outcomes, strict=True)
+            if outcome is FENCED
+        ]
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, _Fenced) or future.done():
+                continue
+            if isinstance(outcome, AppendResult):
+                future.set_result(outcome)
+            else:
+                future.set_exception(outcome)
+        if alone:
+            await asyncio.gather(*(self._alone(prepared, future) for prepared, future in alone))
+
+    async def _alone(self, prepared: PreparedAppend, future: asyncio.Future[AppendResult]) -> None:
+        try:
+            result = await self._append_alone(prepared)
+        except Exception as error:
+            if not future.done():
+                future.set_exception(error)
+            return
+        if not future.done():
+            future.set_result(result)
+
+
+class _Fenced:
+    """The outcome of a command the batch left alone because its gate's fence was taken."""
+
+
+FENCED: Final = _Fenced()
+
+
+async def run_batch(
+    conn: Connection, batch: Sequence[PreparedAppend]
+) -> list[AppendResult | Exception | _Fenced]:
+    """One append_batch statement (its own transaction) and each command's outcome, in order:
+    its result, its typed error, or FENCED. Raises only what fails the batch as a whole."""
+    rows = await conn.fetch(APPEND_BATCH, *batch_arguments(batch))
+    ids = Counter(prepared.command_id for prepared in batch)
+    outcomes: list[AppendResult | Exception | _Fenced] = []
+    for prepared, row in zip(batch, rows, strict=True):
+        outcome: str = row["outcome"]
+        if outcome in ("appended", "replayed"):
+            outcomes.append(appended(row))
+        elif outcome == "fenced":
+            outcomes.append(FENCED)
+        elif outcome == "twin" or (
+            outcome == "RG001" and prepared.command_id is not None and ids[prepared.command_id] == 1
+        ):
+            # A twin in another transaction committed first; on RG001 one may have won the
+            # stream. (Twins within the batch were settled in order by append_batch.)
+            outcomes.append(await _twin(conn, prepared, row))
+        else:
+            outcomes.append(_error(row))
+    return outcomes
+
+
+async def _twin(conn: Connection, prepared: PreparedAppend, row: asyncpg.Record) -> Any:
+    assert prepared.command_id is not None
+    stored = await stored_command(conn, prepared.command_id)
+    if stored is None:
+        return _error(row)  # RG001 and no twin: the version conflict stands
+    try:
+        return replay(prepared, stored)
+    except Exception as error:
+        return error
+
+
+def _error(row: asyncpg.Record) -> Exception:
+    sqlstate: str = row["outcome"]
+    message: str = row["message"] or sqlstate
+    typed = refusal(sqlstate, row["detail"], message)
+    if typed is not None:
+        return typed
+    # Any other error of one command (a CHECK on the events table, say) is raised as asyncpg
+    # would have raised it for that command alone.
+    fields = {"C": sqlstate, "M": message}
+    if row["detail"] is not None:
+        fields["D"] = row["detail"]
+    return asyncpg.PostgresError.new(fields)
+
+
+def batch_arguments(batch: Sequence[PreparedAppend]) -> tuple[list[Any], ...]:
+    """append_batch's fifteen arrays (migrations/0046: per command, per stream, per event)."""
+    command_ids: list[str | None] = []
+    fingerprints: list[str | None] = []
+    answers: list[str | None] = []
+    metadata: list[str] = []
+    gate_keys: list[str | None] = []
+    gate_epochs: list[int | None] = []
+    stream_counts: list[int] = []
+    event_counts: list[int] = []
+    stream_ids: list[str] = []
+    expected: list[int | None] = []
+    event_streams: list[int] = []
+    event_ids: list[Any] = []
+    types: list[str] = []
+    schema_versions: list[int] = []
+    data: list[str] = []
+    for prepared in batch:
+        command_ids.append(prepared.command_id)
+        fingerprints.append(prepared.fingerprint)
+        answers.append(None if prepared.answer is None else prepared.answer.decode())
+        metadata.append(prepared.metadata.decode())
+        gate_keys.append(None if prepared.fence is None else prepared.fence.key)
+        gate_epochs.append(None if prepared.fence is None else prepared.fence.epoch)
+        stream_counts.append(len(prepared.streams))
+        event_counts.append(len(prepared.events))
+        stream_ids.extend(prepared.streams)
+        expected.extend(prepared.expected)
+        for event in prepared.events:
+            event_streams.append(event.stream_index + 1)
+            event_ids.append(event.event_id)
+            types.append(event.type)
+            schema_versions.append(event.schema_version)
+            data.append(event.data.decode())
+    return (
+        command_ids,
+        fingerprints,
+        answers,
+        metadata,
+        gate_keys,
+        gate_epochs,
+        stream_counts,
+        event_counts,
+        stream_ids,
+        expected,
+        event_streams,
+        event_ids,
+        types,
+        schema_versions,
+        data,
+    )
