@@ -23,6 +23,7 @@ import structlog
 import typer
 
 from registry.cli_audit import export, import_
+from registry.cli_keys import keys_app
 from registry.cli_projections import projections_app
 from registry.cli_verify import verify
 from registry.settings import Settings, load_settings
@@ -49,7 +50,6 @@ app = typer.Typer(
 log = structlog.get_logger("registry.cli")
 # Command groups (`registry projections ...`, `registry keys ...`) are sub-Typers of their own,
 # mounted here with app.add_typer(group, name=...).
-keys_app = typer.Typer(help="Role-scoped API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(projections_app, name="projections")
 app.command("export")(export)
@@ -115,33 +115,6 @@ def serve(
         # Usable keys, so that a new user can call the API straight away.
         _announce_keys(settings, backends.database_url)
         _run_granian(app_factory, host, port, workers or os.cpu_count() or 1)
-
-
-@keys_app.command("create")
-def keys_create(
-    role: Annotated[str, typer.Option(help="organiser, form or auditor.", show_default=False)],
-    org: Annotated[str, typer.Option(help="Organisation slug; created if unknown.")] = "default",
-) -> None:
-    """Create an API key and print it alone on the last line; only its hash is stored."""
-    from registry.auth.keys import check_organisation, check_role
-    from registry.auth.provision import KeysNotReady, create
-    from registry.dbroles import AppRoleError
-
-    try:
-        check_role(role)
-        check_organisation(org)
-    except ValueError as error:
-        _fail(str(error), code=2)
-    settings = load_settings()
-    with _interruptible(), _backends(settings) as backends:
-        if settings.uses_embedded_servers and settings.migrate_on_start:
-            _apply_migrations(backends.database_url)  # the user's own fresh data dir, as `serve`
-        try:
-            key = create(backends.database_url, role, org)
-        except (KeysNotReady, AppRoleError) as error:
-            _fail(str(error))
-    typer.echo(f"new API key (role {role}, organisation {org}); it is shown only now:", err=True)
-    typer.echo(key)
 
 
 @app.command()

@@ -79,3 +79,44 @@ def openapi_config() -> OpenAPIConfig:
         ),
         security=[{BEARER: []}],
     )
+
+
+#: The problems any /v1 operation may answer (API.md "General"), by status, with their slugs.
+_ANY_OPERATION: Final = {
+    # Litestar declares a 400 of its own shape on every operation with parameters: ours replaces
+    # it (a read never answers 400: a bad parameter is a 422).
+    400: "`malformed-request`: the body is not JSON (commands only)",
+    401: "`unauthorized`: no API key, or an unknown, revoked or expired one",
+    403: "`forbidden`: this key's role may not do this",
+    404: "`not-found`: an unknown id in the path, or another organisation's",
+    422: "`validation-failed`: a wrong field, value or parameter; "
+    "`idempotency-key-reused` (commands)",
+    429: "`rate-limited`: too many requests for this key or address (see `Retry-After`)",
+    503: "`unavailable`: not ready, a read model behind `?after=`, a timeout, or the request's "
+    "deadline (see `Retry-After`)",
+}
+#: And those of commands (POST, PUT, PATCH, DELETE) besides.
+_COMMANDS: Final = {
+    400: "`malformed-request`: the body is not JSON",
+    409: "a conflict with the state: `already-exists`, `registration-closed`, `session-full`, "
+    "`time-conflict`, `room-conflict`, `already-signed-up`, `session-cancelled`, "
+    "`event-cancelled`",
+    413: "`payload-too-large`: a body over the size limit",
+}
+_COMMAND_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def declare_problems(router: Router) -> Router:
+    """Declare the problem answers of every operation of ``router`` in the document (a handler's
+    own declarations win), so that the document lists every status the API may answer."""
+    for route in router.routes:
+        for handler in getattr(route, "route_handlers", ()):
+            methods: frozenset[str] = getattr(handler, "http_methods", frozenset())
+            if "OPTIONS" in methods:
+                continue
+            statuses = dict(_ANY_OPERATION)
+            if methods & _COMMAND_METHODS:
+                statuses |= _COMMANDS
+            declared = {status: problem_spec(text) for status, text in sorted(statuses.items())}
+            handler.responses = {**declared, **(handler.responses or {})}
+    return router

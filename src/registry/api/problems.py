@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, ClassVar, Final
 
+import asyncpg
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import ClientException, HTTPException, ValidationException
@@ -112,6 +113,11 @@ ERROR_SLUGS: Final[Mapping[type[object], str]] = {
     read_models.NotCaughtUp: "unavailable",
     read_models.UnknownEvent: "not-found",
     read_models.UnknownSession: "not-found",
+    # The server-side timeouts of the API's connections (docs/security.md): a statement or a
+    # lock wait that took too long, a transaction left idle. Try again later, not a bug.
+    asyncpg.QueryCanceledError: "unavailable",
+    asyncpg.LockNotAvailableError: "unavailable",
+    asyncpg.IdleInTransactionSessionTimeoutError: "unavailable",
 }
 
 #: Litestar's HTTPException family, by status code.
@@ -130,6 +136,7 @@ _SLUG_BY_STATUS: Final[Mapping[int, str]] = {
 _DEFAULT_HEADERS: Final[Mapping[str, Mapping[str, str]]] = {
     "unauthorized": {"WWW-Authenticate": "Bearer"},
     "unavailable": {"Retry-After": "1"},
+    "rate-limited": {"Retry-After": "1"},
 }
 
 _RESERVED_MEMBERS: Final = frozenset({"type", "title", "status", "detail"})
@@ -215,6 +222,13 @@ class Forbidden(Problem):
 
 class Unavailable(Problem):
     slug = "unavailable"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int = 1, **extra: object) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)}, **extra)
+
+
+class RateLimited(Problem):
+    slug = "rate-limited"
 
     def __init__(self, detail: str | None = None, *, retry_after: int = 1, **extra: object) -> None:
         super().__init__(detail, headers={"Retry-After": str(retry_after)}, **extra)

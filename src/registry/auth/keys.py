@@ -1,16 +1,22 @@
-"""API keys: making them, storing their hashes, and finding who a key belongs to.
+"""API keys: making them, storing their hashes, finding who a key belongs to, listing and
+revoking them.
 
 A key is ``rk_`` followed by 43 URL-safe characters (256 random bits). Only its sha256 is stored
 (see migrations/0006_api_keys.sql for why a fast hash is right); the key itself is shown once.
+A key may expire (migrations/0050_api_keys_expiry.sql): from then on it is refused like a revoked
+one. Lifecycle and policy: docs/security.md.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 import secrets
 from typing import Final
 from uuid import UUID
+
+import msgspec
 
 from registry.auth.principal import ROLES, Principal, Role
 from registry.dbtypes import Connection
@@ -27,14 +33,34 @@ INSERT_ORGANISATION: Final = """
 INSERT INTO organisations (slug) VALUES ($1) ON CONFLICT (slug) DO NOTHING
 """
 INSERT_KEY: Final = """
-INSERT INTO api_keys (organisation, role, key_hash) VALUES ($1, $2, $3) RETURNING id
+INSERT INTO api_keys (organisation, role, key_hash, expires_at) VALUES ($1, $2, $3, $4)
+RETURNING id
 """
+#: Expiry is compared with the database's clock: one clock for every worker and host.
 SELECT_ACTIVE_KEY: Final = """
-SELECT id, organisation, role FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL
+SELECT id, organisation, role, expires_at FROM api_keys
+WHERE key_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
 """
 REVOKE_KEY: Final = """
 UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL
 """
+#: Everything about the keys but their hashes (which are not secret, but have no use outside).
+LIST_KEYS: Final = """
+SELECT id, organisation, role, created_at, expires_at, revoked_at FROM api_keys
+WHERE $1::text IS NULL OR organisation = $1
+ORDER BY organisation, created_at, id
+"""
+
+
+class KeyInfo(msgspec.Struct, frozen=True):
+    """One row of `registry keys list`: never the key, nor its hash."""
+
+    id: UUID
+    organisation: str
+    role: Role
+    created_at: dt.datetime
+    expires_at: dt.datetime | None
+    revoked_at: dt.datetime | None
 
 
 def generate_key() -> str:
@@ -69,15 +95,30 @@ def check_organisation(slug: str) -> str:
     return slug
 
 
-async def create_key(conn: Connection, role: str, organisation: str) -> str:
-    """Store a new key for ``role`` in ``organisation`` (created if unknown); returns the key,
-    which is not kept anywhere. ValueError for an unknown role or a malformed organisation."""
+def check_expiry(expires_at: dt.datetime | None, now: dt.datetime) -> dt.datetime | None:
+    """``expires_at`` if it is aware and still to come; ValueError otherwise."""
+    if expires_at is None:
+        return None
+    if expires_at.utcoffset() is None:
+        raise ValueError(f"expiry {expires_at.isoformat()} has no UTC offset")
+    if expires_at <= now:
+        raise ValueError(f"expiry {expires_at.isoformat()} is not in the future")
+    return expires_at
+
+
+async def create_key(
+    conn: Connection, role: str, organisation: str, expires_at: dt.datetime | None = None
+) -> str:
+    """Store a new key for ``role`` in ``organisation`` (created if unknown), valid until
+    ``expires_at`` (None: until revoked); returns the key, which is not kept anywhere. ValueError
+    for an unknown role, a malformed organisation, or an expiry not in the future."""
     checked_role = check_role(role)
     check_organisation(organisation)
+    check_expiry(expires_at, dt.datetime.now(dt.UTC))
     key = generate_key()
     async with conn.transaction():
         await conn.execute(INSERT_ORGANISATION, organisation)
-        await conn.fetchval(INSERT_KEY, organisation, checked_role, hash_key(key))
+        await conn.fetchval(INSERT_KEY, organisation, checked_role, hash_key(key), expires_at)
     return key
 
 
@@ -91,14 +132,20 @@ async def lookup(conn: Connection, key: str) -> Principal | None:
 async def lookup_hash(conn: Connection, key_hash: bytes) -> Principal | None:
     """:func:`lookup` for a key already hashed (the HTTP layer caches by hash).
 
-    Comparing hashes in an index lookup is not a timing oracle worth closing: what could leak is
-    how much of a sha256 matched, and that says nothing about any key.
+    The key is found by its hash in a B-tree index, whose comparisons are not constant-time; that
+    is not a timing oracle worth closing. What could leak is how long a prefix of the stored
+    sha256 a guess's sha256 shares, and that is no step towards a key: making a key whose hash
+    has a chosen prefix is a preimage search (each further byte costs 256 times more), and even
+    a whole hash would not give the key back. The secret itself (the key) is never compared.
     """
     row = await conn.fetchrow(SELECT_ACTIVE_KEY, key_hash)
     if row is None:
         return None
     return Principal(
-        organisation=row["organisation"], role=check_role(row["role"]), key_id=row["id"]
+        organisation=row["organisation"],
+        role=check_role(row["role"]),
+        key_id=row["id"],
+        expires_at=row["expires_at"],
     )
 
 
@@ -107,3 +154,19 @@ async def revoke(conn: Connection, key_id: UUID) -> bool:
     keep accepting it for up to the cache's TTL (:mod:`registry.auth.cache`)."""
     status: str = await conn.execute(REVOKE_KEY, key_id)
     return status == "UPDATE 1"
+
+
+async def list_keys(conn: Connection, organisation: str | None = None) -> list[KeyInfo]:
+    """Every key (of ``organisation``, if given), by organisation then age; no secrets."""
+    rows = await conn.fetch(LIST_KEYS, organisation)
+    return [
+        KeyInfo(
+            id=row["id"],
+            organisation=row["organisation"],
+            role=check_role(row["role"]),
+            created_at=row["created_at"],
+            expires_at=row["expires_at"],
+            revoked_at=row["revoked_at"],
+        )
+        for row in rows
+    ]

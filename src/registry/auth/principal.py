@@ -20,6 +20,7 @@ This module imports nothing of the HTTP layer, so domain and handler code may us
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Final, Literal, get_args
 from uuid import UUID
 
@@ -38,3 +39,5 @@ class Principal(msgspec.Struct, frozen=True):
     organisation: str
     role: Role
     key_id: UUID
+    #: When the key stops working (None: never); the principal cache keeps no entry past it.
+    expires_at: dt.datetime | None = None

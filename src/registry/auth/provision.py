@@ -1,5 +1,6 @@
-"""API keys made from the command line: one on demand (``registry keys create``), and the local
-set ``registry serve`` keeps for the embedded servers.
+"""API keys from the command line: made on demand (``registry keys create``), listed and revoked
+(``registry keys list|revoke``), and the local set ``registry serve`` keeps for the embedded
+servers.
 
 The local set is one key per role for organisation ``default``, in ``REGISTRY_DATA_DIR/keys.json``
 (mode 0600). That file is the one place a key's plaintext is kept, and only on the user's own
@@ -10,18 +11,27 @@ machine, next to the embedded database; the database itself holds only hashes. A
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Final
+from uuid import UUID
 
 import asyncpg
 import msgspec
 
 from registry import dbroles
-from registry.auth.keys import DEFAULT_ORGANISATION, create_key, lookup
+from registry.auth.keys import (
+    DEFAULT_ORGANISATION,
+    KeyInfo,
+    create_key,
+    list_keys,
+    lookup,
+    revoke,
+)
 from registry.auth.principal import ROLES, Role
 from registry.dbtypes import Connection
 
@@ -42,12 +52,34 @@ class LocalKeys(msgspec.Struct, frozen=True):
     keys: dict[str, str]
 
 
-def create(database_url: str, role: str, organisation: str) -> str:
+def create(
+    database_url: str, role: str, organisation: str, expires_at: dt.datetime | None = None
+) -> str:
     """Blocking :func:`registry.auth.keys.create_key` on a connection of its own."""
 
     async def run() -> str:
         async with _connection(database_url) as conn:
-            return await create_key(conn, role, organisation)
+            return await create_key(conn, role, organisation, expires_at)
+
+    return asyncio.run(run())
+
+
+def listed(database_url: str, organisation: str | None) -> list[KeyInfo]:
+    """Blocking :func:`registry.auth.keys.list_keys`."""
+
+    async def run() -> list[KeyInfo]:
+        async with _connection(database_url) as conn:
+            return await list_keys(conn, organisation)
+
+    return asyncio.run(run())
+
+
+def revoked(database_url: str, key_id: UUID) -> bool:
+    """Blocking :func:`registry.auth.keys.revoke`: False if the key was unknown or revoked."""
+
+    async def run() -> bool:
+        async with _connection(database_url) as conn:
+            return await revoke(conn, key_id)
 
     return asyncio.run(run())
 

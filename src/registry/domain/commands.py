@@ -51,13 +51,14 @@ class ScheduleSession(Command, frozen=True, kw_only=True):
     capacity: Seats | None = None
     mode: Mode = "in_person"
     waitlist: bool = True
-    hosts: list[Text] = []
+    hosts: Annotated[list[Text], msgspec.Meta(max_length=50)] = []
     description: LongText | None = None
 
 
 class ReplaceProgramme(Command, frozen=True, kw_only=True):
-    rooms: list[AddRoom] = []
-    sessions: list[ScheduleSession] = []
+    # Bounds on the lists too (docs/security.md, "Limits"), far above any real programme.
+    rooms: Annotated[list[AddRoom], msgspec.Meta(max_length=1000)] = []
+    sessions: Annotated[list[ScheduleSession], msgspec.Meta(max_length=2000)] = []
 
 
 class RegisterParticipant(Command, frozen=True, kw_only=True):
