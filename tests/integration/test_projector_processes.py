@@ -1,7 +1,10 @@
 """`registry projections run` as real processes under sign-up load: SIGKILLed in the middle of
 its work it resumes from its checkpoint; with two of them, each projection has one leader and
 the stand-by takes over when the leader dies. Either way nothing is skipped or applied twice:
-the read models end equal to the domain's fold of the log and to a rebuild."""
+the read models end equal to the domain's fold of the log and to a rebuild.
+The last test runs the whole deployment (issue 10): two `registry serve` processes behind a
+round-robin client and two projectors on one database and one Redis, the leading projector
+SIGKILLed and replaced under HTTP load; afterwards every invariant holds."""
 
 from __future__ import annotations
 
@@ -18,10 +21,12 @@ from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 import pytest
+import redis.asyncio as aioredis
 
 from projections import PROJECTIONS, checkpoints
 from projections.rebuild import rebuild
 from registry.capacity.memory import MemoryGate
+from registry.capacity.redis_gate import RedisGate
 from registry.domain import commands as cmd
 from registry.domain.errors import DomainError
 from registry.domain.events import ALL_EVENTS
@@ -30,6 +35,9 @@ from registry.eventstore.postgres import PostgresEventStore
 from registry.handlers import registration
 from registry.handlers.context import CommandContext
 from registry.handlers.gate_sync import GateKeeper
+from tests.support.api import Api
+from tests.support.api_processes import api_processes
+from tests.support.invariants import acknowledged_once, gate_agrees_with_log, log_keeps_every_rule
 from tests.support.programme import ORG, PEOPLE, SESSIONS, set_up
 from tests.support.read_models import answered, expected, fold, kept_details, whole_log
 
@@ -192,3 +200,116 @@ async def test_two_projectors_one_leader_each_and_the_stand_by_takes_over(
     assert took < 10, f"take-over took {took:.1f} s"
     assert done[0] > 30
     await check_read_models(fresh_pool, keeper)
+
+
+# -- the whole deployment: two API processes, two projectors, one database, one Redis ----------
+
+#: id: (room capacity or None for online, start, end, online capacity): small, so that sign-ups
+#: queue and cancellations promote, with overlaps for fallbacks.
+LOAD_SESSIONS = {
+    "a": (3, "10:00", "11:00", None),
+    "b": (2, "10:00", "11:00", None),
+    "c": (2, "11:00", "12:00", None),
+    "d": (None, "10:30", "11:30", 4),
+}
+LOAD_PEOPLE = 30
+
+
+async def programme_over_http(api: Api) -> list[str]:
+    await api.create_event(EVENT)
+    for sid, (seats, start, end, online) in LOAD_SESSIONS.items():
+        if seats is None:
+            made = await api.session(sid, None, start, end, EVENT, capacity=online, mode="online")
+        else:
+            await api.room(f"room-{sid}", seats, EVENT)
+            made = await api.session(sid, f"room-{sid}", start, end, EVENT)
+        assert made.status_code == 201, made.text
+    return [await api.participant(f"p{n}", EVENT) for n in range(LOAD_PEOPLE)]
+
+
+@contextlib.asynccontextmanager
+async def http_load(api: Api, people: list[str]) -> AsyncIterator[list[tuple[str, int]]]:
+    """Sign-ups and cancellations from eight clients over HTTP (round-robin to the API
+    processes) until the block ends; yields the acknowledged (participant, position) so far.
+    A 503 is retried with the same Idempotency-Key, as a client must."""
+    stop, acknowledged, rng = asyncio.Event(), [], random.Random(7)
+
+    async def command(who: str, sid: str, sign_up: bool) -> None:
+        headers = {**api.as_("form"), "Idempotency-Key": str(uuid.uuid4())}
+        path = f"/v1/events/{EVENT}/participants/{who}/signups"
+        while True:
+            if sign_up:
+                answer = await api.client.post(path, json={"session_id": sid}, headers=headers)
+            else:
+                answer = await api.client.delete(f"{path}/{sid}", headers=headers)
+            if answer.status_code != 503:
+                break
+            await asyncio.sleep(0.05)
+        assert answer.status_code in (200, 201, 404, 409), answer.text
+        if answer.status_code < 300:
+            acknowledged.append((who, int(answer.json()["position"])))
+
+    async def client() -> None:
+        while not stop.is_set():
+            await command(rng.choice(people), rng.choice(sorted(LOAD_SESSIONS)), rng.random() < 0.6)
+
+    clients = [asyncio.create_task(client()) for _ in range(8)]
+    try:
+        yield acknowledged
+    finally:
+        stop.set()
+        await asyncio.gather(*clients)
+
+
+@pytest.mark.slow
+async def test_two_apis_and_two_projectors_under_load_with_a_projector_killed_and_replaced(
+    fresh_pool: asyncpg.Pool, fresh_database_url: str, redis_url: str, redis_prefix: str
+) -> None:
+    started = time.monotonic()
+    store = PostgresEventStore(fresh_pool, EventCodec(ALL_EVENTS))
+    async with api_processes(
+        fresh_database_url, redis_url, redis_prefix, apis=2, projector_in_process=False
+    ) as (api, processes):
+        people = await programme_over_http(api)
+        first = processes.projector()
+
+        async def first_leads_all() -> bool:
+            return (await leaders(fresh_pool))[0] >= len(NAMES)
+
+        await until(first_leads_all, 30, "the first projector leading every projection")
+        _, (first_backend,) = await leaders(fresh_pool)
+        processes.projector()  # the stand-by
+        async with http_load(api, people) as acknowledged:
+
+            async def moving() -> bool:
+                return len(acknowledged) > 40 and min((await positions(fresh_pool)).values()) > 0
+
+            await until(moving, 30, "sign-ups acknowledged and projected")
+            first.send_signal(signal.SIGKILL)  # the leader, whatever batch it was in
+            first.wait(10)
+            killed_at = (await positions(fresh_pool), len(acknowledged))
+            processes.projector()  # its replacement, a stand-by now
+
+            async def taken_over() -> bool:
+                locks, backends = await leaders(fresh_pool)
+                now = await positions(fresh_pool)
+                return (
+                    locks == len(NAMES)
+                    and first_backend not in backends
+                    and all(now[n] > killed_at[0][n] for n in NAMES)
+                )
+
+            await until(taken_over, 20, "a stand-by leading and applying every projection")
+            await asyncio.sleep(0.5)
+        assert len(acknowledged) > killed_at[1], "the load stopped when the projector died"
+        # Two API processes served the load: each answered.
+        assert all(process.poll() is None for process in processes.started[:2])
+        await acknowledged_once(fresh_pool, ORG, EVENT, acknowledged)
+        client = aioredis.Redis.from_url(redis_url)
+        try:
+            await gate_agrees_with_log(fresh_pool, RedisGate(client, api.redis_prefix), ORG, EVENT)
+        finally:
+            await client.aclose()
+    await check_read_models(fresh_pool, GateKeeper(store, MemoryGate()))
+    await log_keeps_every_rule(fresh_pool)
+    assert time.monotonic() - started < 90

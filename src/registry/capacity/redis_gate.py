@@ -9,14 +9,18 @@ script and call again; https://redis.io/docs/latest/develop/reference/errors/com
 Keys: `<prefix>:{<org>:<event>}:<suffix>` (layout in state.lua). The hash tag is the event, so one
 script can touch every session and agenda of the event atomically and the same code runs on
 Redis Cluster (DESIGN.md section 2, "Capacity gate"). The prefix must not contain braces, or its
-own would be the hash tag.
+own would be the hash tag. On a cluster, RedisCluster sends SCRIPT LOAD to every primary (its
+command flags), so the NOSCRIPT fallback also loads a script on a replica promoted meanwhile;
+tests/cluster/ runs the gate through a failover (connect.py makes the client).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from importlib import resources
 
 import redis.asyncio as aioredis
@@ -97,7 +101,10 @@ class RedisGate:
         hold_ttl_ms: int = DEFAULT_HOLD_TTL_MS,
         answer_ttl_ms: int = DEFAULT_ANSWER_TTL_MS,
         clock: Callable[[], int] = wall_clock_ms,
+        max_in_flight: int | None = None,
     ) -> None:
+        """`max_in_flight` bounds this gate's Redis calls at once (callers wait beyond): the
+        cluster client has no blocking pool (connect.py); None where the pool already waits."""
         if not prefix or "{" in prefix or "}" in prefix:
             raise ValueError(f"a key prefix must be non-empty and without braces: {prefix!r}")
         self._client = client
@@ -105,6 +112,9 @@ class RedisGate:
         self._hold_ttl_ms = hold_ttl_ms
         self._answer_ttl_ms = answer_ttl_ms
         self._clock = clock
+        self._in_flight: AbstractAsyncContextManager[object] = (
+            contextlib.nullcontext() if max_in_flight is None else asyncio.Semaphore(max_in_flight)
+        )
         # register_script only hashes the text; the server learns it on first use.
         self._scripts: dict[str, AsyncScript] = {
             name: client.register_script(script_source(name)) for name in _SCRIPTS
@@ -130,14 +140,17 @@ class RedisGate:
 
     async def _run(self, name: str, event_key: str, keys: list[str], args: list[str]) -> str:
         try:
-            raw = await self._scripts[name](keys=keys, args=args)
+            async with self._in_flight:
+                raw = await self._scripts[name](keys=keys, args=args)
         except ResponseError:
             # A script that failed half-way keeps the writes it made (Redis does not roll a
             # script back: https://dev.to/scalegrid/redis-transactions-long-running-lua-scripts-5a6e),
             # so the event's state is unknown: never guess, rebuild.
             if name in ("decide", "settle"):
                 with contextlib.suppress(Exception):
-                    await self._client.set(self.base(event_key) + "dirty", f"script error: {name}")
+                    async with self._in_flight:
+                        dirty = self.base(event_key) + "dirty"
+                        await self._client.set(dirty, f"script error: {name}")
             raise
         return raw.decode() if isinstance(raw, bytes) else str(raw)
 
@@ -216,7 +229,8 @@ class RedisGate:
 
     async def expired_holds(self, event_key: str, now_ms: int) -> list[str]:
         key = self.base(event_key) + "hold_expiry"
-        found = await self._client.zrangebyscore(key, "-inf", now_ms)
+        async with self._in_flight:
+            found = await self._client.zrangebyscore(key, "-inf", now_ms)
         return [c.decode() if isinstance(c, bytes) else str(c) for c in found]
 
     # -- state ------------------------------------------------------------------------------
@@ -237,7 +251,7 @@ class RedisGate:
 
     async def is_ready(self, event_key: str) -> bool:
         base = self.base(event_key)
-        async with self._client.pipeline(transaction=False) as pipe:
+        async with self._in_flight, self._client.pipeline(transaction=False) as pipe:
             pipe.exists(base + "sentinel")
             pipe.exists(base + "dirty")
             sentinel, dirty = await pipe.execute()
@@ -247,7 +261,7 @@ class RedisGate:
         self, event_key: str, session_id: str, participant_id: str
     ) -> int | None:
         base = self.base(event_key)
-        async with self._client.pipeline(transaction=False) as pipe:
+        async with self._in_flight, self._client.pipeline(transaction=False) as pipe:
             pipe.exists(base + "sentinel")
             pipe.exists(base + "dirty")
             pipe.zrank(f"{base}wait:{session_id}", participant_id)
