@@ -19,6 +19,9 @@ class Settings(BaseSettings):
     database_url: str | None = None
     #: Redis, the capacity gate.
     redis_url: str | None = None
+    #: The Redis URL names one node of a Redis Cluster (as a `redis+cluster://` URL does): the
+    #: gate then runs on redis-py's RedisCluster (registry.capacity.connect, docs/scaling.md).
+    redis_cluster: bool = False
     #: Prefix of every Redis key this deployment owns (tests use one per run).
     redis_prefix: str = "registry"
     #: Where the embedded servers keep their data.
@@ -27,10 +30,26 @@ class Settings(BaseSettings):
     #: Connection pool bounds per process.
     pool_min_size: int = Field(default=2, ge=1)
     pool_max_size: int = Field(default=10, ge=1)
-    #: Redis connections per process (callers wait for one beyond that).
+    #: Redis connections per process (callers wait for one beyond that; on a cluster: gate calls
+    #: in flight per process, and per node a few connections more).
     redis_max_connections: int = Field(default=50, ge=1)
+    #: Group commit (src/registry/eventstore/batcher.py): appends that queue up while this
+    #: process's previous batches are in flight go together, at most this many per transaction
+    #: (0: every append alone), with at most `append_batches_in_flight` transactions out.
+    append_batch_max: int = Field(default=50, ge=0, le=50)
+    append_batches_in_flight: int = Field(default=2, ge=1)
     #: Server-side statement timeout for every connection, in milliseconds.
     statement_timeout_ms: int = Field(default=10_000, ge=0)
+    #: The API pool's connections (docs/security.md, "Timeouts"; 0: none): the longest wait for a
+    #: lock, and the longest a transaction may sit idle before the server ends the session.
+    lock_timeout_ms: int = Field(default=5_000, ge=0)
+    idle_in_transaction_timeout_ms: int = Field(default=30_000, ge=0)
+    #: Redis: the longest wait for an answer on an open connection, and for a new connection.
+    redis_socket_timeout_s: float = Field(default=5.0, gt=0)
+    redis_connect_timeout_s: float = Field(default=2.0, gt=0)
+    #: Seconds a request may take before it is answered 503 `unavailable` (0: no deadline); work
+    #: already started finishes in the background (registry.api.deadline).
+    request_deadline_s: float = Field(default=10.0, ge=0)
 
     #: Apply pending migrations when `serve` starts.
     migrate_on_start: bool = True
@@ -39,6 +58,13 @@ class Settings(BaseSettings):
 
     #: Largest accepted request body, in bytes.
     max_body_bytes: int = 1024 * 1024
+    #: Rate limits (docs/security.md): requests per window per API key, and per client address
+    #: (every request but the operations routes, with or without a key); 0 turns one off. Off by
+    #: default: the right figures depend on the deployment (one form backend's key carries all
+    #: its users; behind a proxy every request has the proxy's address).
+    rate_limit_per_key: int = Field(default=0, ge=0)
+    rate_limit_per_address: int = Field(default=0, ge=0)
+    rate_limit_window_s: int = Field(default=60, ge=1)
 
     #: Webhooks (src/registry/notifications/): how often the dispatcher looks for work, how long
     #: one request may take, and the retries: attempt n waits a random time up to

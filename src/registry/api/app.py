@@ -13,6 +13,7 @@ from registry.api import (
     erasure,
     forms,
     health,
+    live,
     metrics,
     organiser,
     organiser_changes,
@@ -20,26 +21,31 @@ from registry.api import (
     webhooks,
 )
 from registry.api.lifespan import provide_resources, resources_lifespan
-from registry.api.openapi import openapi_config
+from registry.api.openapi import declare_problems, openapi_config
+from registry.api.organiser_page import organiser_page
 from registry.api.problems import problem_response
+from registry.api.rate_limits import rate_limits_lifespan
+from registry.api.stack import middleware
 from registry.auth.guards import provide_principal
-from registry.auth.middleware import authentication_middleware
 from registry.settings import Settings, load_settings
 
 
 def _v1() -> Router:
     """The public API: each route carries its own role guard (API.md "General")."""
-    return Router(
-        path="/v1",
-        route_handlers=[
-            *organiser.ROUTES,
-            *organiser_changes.ROUTES,
-            *forms.ROUTES,
-            *erasure.ROUTES,
-            *reads.ROUTES,
-            *webhooks.ROUTES,
-            *audit.ROUTES,
-        ],
+    return declare_problems(
+        Router(
+            path="/v1",
+            route_handlers=[
+                *organiser.ROUTES,
+                *organiser_changes.ROUTES,
+                *forms.ROUTES,
+                *erasure.ROUTES,
+                *reads.ROUTES,
+                *live.ROUTES,
+                *webhooks.ROUTES,
+                *audit.ROUTES,
+            ],
+        )
     )
 
 
@@ -58,11 +64,18 @@ def create_app(
             *health.ROUTES,
             *metrics.ROUTES,
             _v1(),
+            organiser_page(),
             *extra_route_handlers,
         ],
-        lifespan=[resources_lifespan(settings)],
-        # Every route needs an API key but the operations routes (registry.auth.middleware).
-        middleware=[authentication_middleware()],
+        # The live feed's after the resources': it closes first, ending the open streams.
+        lifespan=[
+            resources_lifespan(settings),
+            rate_limits_lifespan(settings),
+            live.live_lifespan(),
+        ],
+        # Every route needs an API key but the operations routes; deadline and rate limits
+        # around that (registry.api.stack).
+        middleware=middleware(settings),
         dependencies={
             "resources": Provide(provide_resources, sync_to_thread=False),
             "principal": Provide(provide_principal, sync_to_thread=False),

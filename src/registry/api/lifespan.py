@@ -16,13 +16,12 @@ from typing import Final
 import asyncpg
 from litestar import Litestar
 from litestar.datastructures import State
-from redis.asyncio import BlockingConnectionPool, Redis
 
 from projections import PROJECTIONS
 from projections.runner import Projector
 from registry import dbroles
 from registry.audit.chainer import Chainer
-from registry.capacity.redis_gate import RedisGate
+from registry.capacity import connect
 from registry.domain.events import ALL_EVENTS
 from registry.eventstore import EventCodec
 from registry.eventstore.postgres import PostgresEventStore
@@ -43,7 +42,8 @@ class Resources:
 
     settings: Settings
     pool: asyncpg.Pool
-    redis: Redis
+    #: One server or a cluster (registry.capacity.connect).
+    redis: connect.Pingable
     #: The write path's dependencies: the event store and the capacity gate.
     keeper: GateKeeper
     #: Whether the gates were built since start (a readiness check).
@@ -68,19 +68,24 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
             # registry_app too: dbroles).
             server_settings={
                 "statement_timeout": str(settings.statement_timeout_ms),
+                # Bounds on what a request may hold (docs/security.md): a lock wait, and a
+                # transaction left open while idle (its locks go with the ended session).
+                "lock_timeout": str(settings.lock_timeout_ms),
+                "idle_in_transaction_session_timeout": str(settings.idle_in_transaction_timeout_ms),
                 "application_name": "registry",
             },
         )
         stack.push_async_callback(_close_pool, pool)
-        # A blocking pool: redis-py's default asyncio pool raises at its limit instead of waiting.
-        redis = Redis(
-            connection_pool=BlockingConnectionPool.from_url(
-                settings.redis_url, max_connections=settings.redis_max_connections, timeout=5
-            )
-        )
+        # One server on a blocking pool, or a Redis Cluster (REGISTRY_REDIS_CLUSTER).
+        redis, gate = connect.open_gate(settings)
         stack.push_async_callback(redis.aclose)
-        store = PostgresEventStore(pool, EventCodec(ALL_EVENTS))
-        keeper = GateKeeper(store, RedisGate(redis, settings.redis_prefix))
+        store = PostgresEventStore(
+            pool,
+            EventCodec(ALL_EVENTS),
+            append_batch=settings.append_batch_max,
+            append_batches_in_flight=settings.append_batches_in_flight,
+        )
+        keeper = GateKeeper(store, gate)
         status = upkeep.Upkeep()
         # Build the gates from the log before serving (so a normal start is ready at once); if
         # that fails, the background task keeps trying while /ready says no. Then it reconciles
