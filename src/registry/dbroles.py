@@ -22,6 +22,8 @@ from typing import Final
 
 import asyncpg
 
+from registry.eventstore import clean_release
+
 #: What the service acts as (0030).
 APP_ROLE: Final = "registry_app"
 #: The only role that may rewrite the log (0030, 0033).
@@ -65,6 +67,10 @@ async def create_pool(
             min_size=min_size,
             max_size=max_size,
             server_settings=app_settings(server_settings),
+            # The reset round trip only where a use may have left session state
+            # (registry.eventstore.clean_release).
+            setup=clean_release.setup,
+            reset=clean_release.reset,
         )
     except asyncpg.PostgresError as error:
         raise _explained(error) from error

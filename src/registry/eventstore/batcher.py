@@ -25,6 +25,7 @@ from typing import Any, Final
 import asyncpg
 
 from registry.dbtypes import Connection
+from registry.eventstore import clean_release
 from registry.eventstore.model import AppendResult
 from registry.eventstore.pg_outcomes import appended, refusal, replay, stored_command
 from registry.eventstore.prepare import PreparedAppend
@@ -99,6 +100,7 @@ class AppendBatcher:
         try:
             async with self._pool.acquire() as conn:
                 outcomes = await run_batch(conn, [prepared for prepared, _ in batch])
+                clean_release.mark_clean(conn)  # append_batch returned: its lock is released
         except BaseException as error:  # the batch as a whole: nothing of it is known to stand
             for _, future in batch:
                 if not future.done():

@@ -95,6 +95,12 @@ class GateKeeper:
         """`decision` once the gate is ready and the participant is not busy; GateUnavailable
         when either takes too long."""
         try:
+            # Nearly always the first try decides: no retrying machinery for it (tenacity's
+            # per-call objects showed in the sign-up profile, issue 8).
+            return await self._when_ready(organisation, event_id, decision)
+        except ParticipantBusy:
+            pass
+        try:
             async for attempt in AsyncRetrying(
                 retry=retry_if_exception_type(ParticipantBusy),
                 # Appends take milliseconds: start at 2 ms, double, and give up after a second
