@@ -14,6 +14,7 @@ import msgspec
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from registry.dbtypes import Connection
+from registry.eventstore import clean_release
 from registry.eventstore.batcher import MAX_COMMANDS, AppendBatcher
 from registry.eventstore.codec import EventCodec
 from registry.eventstore.errors import CommandIdReused
@@ -233,6 +234,7 @@ class PostgresEventStore:
     ) -> AppendResult | None:
         async with self._pool.acquire() as conn:
             stored = await stored_command(conn, command_id)
+            clean_release.mark_clean(conn)  # one SELECT: nothing to reset (clean_release)
         if stored is None:
             return None
         if fingerprint is not None and stored[0] != fingerprint:
@@ -258,6 +260,8 @@ class PostgresEventStore:
             return
         async with self._pool.acquire() as conn:
             yield conn
+            # Reached only when the reading raised nothing: reads leave nothing to reset.
+            clean_release.mark_clean(conn)
 
     async def read_stream(
         self, stream_id: str, from_version: int = 1, limit: int | None = None
