@@ -1,9 +1,15 @@
 """Keeping the capacity gate in step with the log.
 
-The gate (Redis) is only ever a cache of the log's seat facts. It is rebuilt for one event inside
-the store's gate fence: appends of decisions in flight finish first, the fence's epoch moves on so
-that decisions of the old gate can no longer be appended (StaleGateDecision), and the gate is
-loaded with the seating folded from the log and the new epoch.
+The gate (Redis) is only ever a cache of the log's seat facts. It is rebuilt for one event through
+the store's gate fence: appends of decisions in flight finish first, the seating is folded from the
+log, the fence's epoch moves on so that decisions of the old gate can no longer be appended
+(StaleGateDecision), and then the gate is loaded with that seating and the new epoch.
+
+Loaded only once the fence has committed: loaded inside it, a fence whose commit failed (its
+connection terminated, tests/faults/) would leave a gate that dropped the old decisions' holds
+while the epoch had not moved, and those decisions, waiting on the fence's lock, were then
+appended: facts the gate did not hold (seen: a promotion past the head of a queue). Between the
+commit and the load the old gate's decisions are refused as stale and decided again.
 """
 
 from __future__ import annotations
@@ -44,7 +50,7 @@ async def rebuild(store: EventStore, gate: CapacityGate, organisation: str, even
     async with store.gate_fence(key) as epoch:
         programme, _ = await load_programme(store, organisation, event_id)
         seating = await fold_seating(store, organisation, programme)
-        await gate.load(key, seating, registration_state(programme), epoch)
+    await gate.load(key, seating, registration_state(programme), epoch)  # after the commit
     return epoch
 
 

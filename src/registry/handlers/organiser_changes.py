@@ -6,10 +6,11 @@ sign-up decisions in flight finish first, later ones wait, and any decided on th
 refused as stale and decided again on the new one. Inside it the seating is folded from the log
 (exact: nothing is in flight, nothing held back, nobody busy), the change is decided on it with the
 domain's rules (registry.domain.programme_changes, the same spec the gate's Lua follows), its facts
-are appended (in the fence's own transaction), and the gate is loaded with the resulting seating
-and the fence's new epoch. So a sign-up is decided either entirely before the change, with the
-capacity then in force, or entirely after it. See docs/decisions.md (2026-11-23, organisers'
-changes through the fence) for why not a Lua script per change.
+are appended (in the fence's own transaction), and once that has committed the gate is loaded with
+the resulting seating and the fence's new epoch (registry.handlers.gate_sync says why not before).
+So a sign-up is decided either entirely before the change, with the capacity then in force, or
+entirely after it. See docs/decisions.md (2026-11-23, organisers' changes through the fence) for
+why not a Lua script per change.
 """
 
 from __future__ import annotations
@@ -58,23 +59,26 @@ async def _fenced(
     keeper: GateKeeper, ctx: CommandContext, event_id: str, decide: Decide
 ) -> tuple[Answer, AppendResult]:
     store, key = keeper.store, event_key(ctx.organisation, event_id)
-    async with keeper.rebuilding(ctx.organisation, event_id), store.gate_fence(key) as epoch:
-        programme, version = await load_programme(store, ctx.organisation, event_id)
-        seating = await fold_seating(store, ctx.organisation, programme)
-        outcome = decide(programme, seating)
-        answer = Answer(200, outcome.body)
-        result = await store.append(
-            _appends(ctx.organisation, event_id, version, outcome),
-            metadata=ctx.metadata(),
-            command_id=ctx.command_id,
-            fingerprint=ctx.fingerprint,
-            answer=encode_answer(answer.status, answer.body),
-        )
-        if result.replayed:  # a twin of this command won: the log has its facts, not ours
-            programme, _ = await load_programme(store, ctx.organisation, event_id)
+    async with keeper.rebuilding(ctx.organisation, event_id):
+        async with store.gate_fence(key) as epoch:
+            programme, version = await load_programme(store, ctx.organisation, event_id)
             seating = await fold_seating(store, ctx.organisation, programme)
-        else:
-            programme = functools.reduce(evolve, outcome.events, programme)
+            outcome = decide(programme, seating)
+            answer = Answer(200, outcome.body)
+            result = await store.append(
+                _appends(ctx.organisation, event_id, version, outcome),
+                metadata=ctx.metadata(),
+                command_id=ctx.command_id,
+                fingerprint=ctx.fingerprint,
+                answer=encode_answer(answer.status, answer.body),
+            )
+            if result.replayed:  # a twin of this command won: the log has its facts, not ours
+                programme, _ = await load_programme(store, ctx.organisation, event_id)
+                seating = await fold_seating(store, ctx.organisation, programme)
+            else:
+                programme = functools.reduce(evolve, outcome.events, programme)
+        # Only once the change and the new epoch have committed (gate_sync's docstring): a
+        # commit that failed leaves the log without the change, and the gate must not have it.
         await keeper.gate.load(key, seating, registration_state(programme), epoch)
     return answer, result
 
