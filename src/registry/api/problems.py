@@ -7,7 +7,8 @@ app's only exception handler. Its body always has ``type`` (``/problems/<slug>``
 Three ways in, one way out:
 
 - raise a :class:`Problem` subclass (the HTTP layer's own errors, e.g. :class:`Unavailable`);
-- map an error raised below the HTTP layer in :data:`ERROR_SLUGS`, one line each;
+- map an error raised below the HTTP layer in :data:`ERROR_SLUGS`, one line each (a server
+  that did not answer, in :data:`SERVERS_AWAY`: 503 without the error's own words);
 - Litestar's ``HTTPException`` family is translated by status, with two refinements (body decoding).
 
 Anything else is a bug: 500 ``internal-error``, logged here, with nothing internal in the answer.
@@ -25,6 +26,7 @@ from typing import Any, ClassVar, Final
 
 import asyncpg
 import msgspec
+import redis.exceptions
 from litestar import Request, Response
 from litestar.exceptions import ClientException, HTTPException, ValidationException
 
@@ -113,12 +115,35 @@ ERROR_SLUGS: Final[Mapping[type[object], str]] = {
     read_models.NotCaughtUp: "unavailable",
     read_models.UnknownEvent: "not-found",
     read_models.UnknownSession: "not-found",
-    # The server-side timeouts of the API's connections (docs/security.md): a statement or a
-    # lock wait that took too long, a transaction left idle. Try again later, not a bug.
-    asyncpg.QueryCanceledError: "unavailable",
-    asyncpg.LockNotAvailableError: "unavailable",
-    asyncpg.IdleInTransactionSessionTimeoutError: "unavailable",
 }
+
+#: The database or Redis could not answer: a server-side timeout of the API's connections
+#: (docs/security.md: a statement or a lock wait that took too long, a transaction left idle), or
+#: a server gone from under the request (tests/faults/): a refused or dropped connection (OSError,
+#: TimeoutError among them), a backend ended by pg_terminate_backend or a shutdown (57P01-57P03),
+#: a pooled connection found closed. Nothing is wrong with the request, and a repeat with its
+#: Idempotency-Key gets the command done once: 503 `unavailable`, not 500. The answer says only
+#: that: the errors' own text and fields name hosts, ports and PostgreSQL's source lines.
+SERVERS_AWAY: Final[tuple[type[Exception], ...]] = (
+    asyncpg.QueryCanceledError,
+    asyncpg.LockNotAvailableError,
+    asyncpg.IdleInTransactionSessionTimeoutError,
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.TooManyConnectionsError,
+    # asyncpg's protocol on a connection whose backend was terminated while it sat in the pool:
+    # "cannot switch to state 12; another operation (2) is in progress" (MagicStack/asyncpg#1069;
+    # SQLAlchemy counts it as a disconnect). The pool drops the connection on release.
+    asyncpg.exceptions.InternalClientError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+)
+SERVERS_AWAY_DETAIL: Final = (
+    "The database or Redis did not answer in time. Repeat the request with the same "
+    "Idempotency-Key: a command that took effect is answered as it was, never done twice."
+)
 
 #: Litestar's HTTPException family, by status code.
 _SLUG_BY_STATUS: Final[Mapping[int, str]] = {
@@ -238,6 +263,8 @@ def to_problem(exc: Exception) -> ProblemDetails:
     """Translate any exception into the problem it answers."""
     if isinstance(exc, Problem):
         return exc.details()
+    if isinstance(exc, SERVERS_AWAY):
+        return _details("unavailable", SERVERS_AWAY_DETAIL)
     for cls in type(exc).__mro__:
         if (slug := ERROR_SLUGS.get(cls)) is not None:
             return _from_mapped_error(exc, PROBLEM_TYPES[slug])
@@ -262,6 +289,11 @@ def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Respons
     problem = to_problem(exc)
     if problem.type.slug == "internal-error":
         _log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    elif isinstance(exc, SERVERS_AWAY):
+        # Only the type: an error's text names hosts and ports (and may quote a query).
+        _log.warning(
+            "%s on %s %s: answered 503", type(exc).__name__, request.method, request.url.path
+        )
     return Response(
         problem.body(),
         status_code=problem.type.status,
