@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,8 +83,8 @@ class Processes:
     def output(self, process: subprocess.Popen[bytes], last: int = 4000) -> str:
         return self.log_of[process.pid].read_text(errors="replace")[-last:]
 
-    def api(self, port: int) -> subprocess.Popen[bytes]:
-        return self.start("serve", "--port", str(port), "--workers", "1", "--no-migrate")
+    def api(self, port: int, workers: int = 1) -> subprocess.Popen[bytes]:
+        return self.start("serve", "--port", str(port), "--workers", str(workers), "--no-migrate")
 
     def projector(self) -> subprocess.Popen[bytes]:
         return self.start("projections", "run")
@@ -123,9 +123,13 @@ async def api_processes(
     *,
     apis: int = 1,
     projector_in_process: bool = True,
+    workers: int = 1,
+    server_env: Mapping[str, str] | None = None,
 ) -> AsyncIterator[tuple[Api, Processes]]:
-    """`apis` API processes on a migrated database, ready; an Api whose requests go round-robin
-    to them, with the same keys as running_api's; and the processes (start more with them)."""
+    """`apis` API processes of `workers` granian workers each on a migrated database, ready; an
+    Api whose requests go round-robin to them, with the same keys as running_api's; and the
+    processes (start more with them). `server_env` overrides the processes' environment (a
+    proxied database URL, say), not the Api's own URLs."""
     conn = await asyncpg.connect(database_url)
     try:
         keys = {
@@ -144,11 +148,12 @@ async def api_processes(
         "REGISTRY_POOL_MIN_SIZE": "1",
         "REGISTRY_PROJECTOR_IN_PROCESS": str(projector_in_process).lower(),
     }
+    env |= server_env or {}
     with tempfile.TemporaryDirectory(prefix="registry-test-processes-") as logs:
         processes = Processes(env, Path(logs))
         try:
             ports = [free_port() for _ in range(apis)]
-            started = [processes.api(port) for port in ports]
+            started = [processes.api(port, workers) for port in ports]
             for port, process in zip(ports, started, strict=True):
                 await wait_ready(port, process, processes)
             client = httpx.AsyncClient(
