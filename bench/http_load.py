@@ -72,7 +72,11 @@ def run(
     time_limit: int,
     headers: Iterable[str] = (),
 ) -> LoadResult:
-    """Send every request once, `connections` at a time; stop at the end or after `time_limit` s."""
+    """Send every request once, `connections` at a time; stop at the end or after `time_limit` s.
+
+    wrk needs a connection per thread at least: fewer than THREADS connections run as many
+    threads (one connection means one thread, so that it really is one request at a time)."""
+    threads = max(1, min(THREADS, connections))
     with tempfile.TemporaryDirectory(prefix="bench-wrk-") as folder:
         listing = Path(folder) / "requests.tsv"
         listing.write_text("".join(f"{r.method}\t{r.path}\t{r.body}\n" for r in requests))
@@ -80,8 +84,8 @@ def run(
         header_args = [arg for h in headers for arg in ("-H", h)]
         cmd = [
             "wrk",
-            f"-t{THREADS}",
-            f"-c{max(connections, THREADS)}",
+            f"-t{threads}",
+            f"-c{max(connections, threads)}",
             f"-d{time_limit}s",
             # Latencies above wrk's timeout are left out of its histogram: never cut one off.
             f"--timeout={time_limit}s",
@@ -92,10 +96,10 @@ def run(
             "--",
             str(listing),
             str(out),
-            str(THREADS),
+            str(threads),
         ]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        _interrupt_when_done(proc, [Path(f"{out}.{k}.done") for k in range(THREADS)], time_limit)
+        _interrupt_when_done(proc, [Path(f"{out}.{k}.done") for k in range(threads)], time_limit)
         try:
             stdout, stderr = proc.communicate(timeout=60)
         except subprocess.TimeoutExpired:
@@ -104,7 +108,7 @@ def run(
             raise
         if proc.returncode not in (0, -signal.SIGINT):
             raise RuntimeError(f"wrk failed ({proc.returncode}): {stderr or stdout}")
-        return _parse(stdout, [Path(f"{out}.{k}") for k in range(THREADS)], len(requests))
+        return _parse(stdout, [Path(f"{out}.{k}") for k in range(threads)], len(requests))
 
 
 def _interrupt_when_done(proc: subprocess.Popen[str], markers: list[Path], limit: int) -> None:

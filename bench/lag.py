@@ -12,10 +12,11 @@ import asyncio
 import statistics
 import threading
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Final
 
 import asyncpg
+
+from bench.background import Background
 
 LAG: Final = """
 WITH reached AS (
@@ -30,30 +31,18 @@ SELECT coalesce(extract(epoch FROM clock_timestamp() - (
 
 
 @dataclass
-class LagSampler:
+class LagSampler(Background):
     dsn: str
     interval_s: float = 0.02
     samples: list[float] = field(default_factory=list)
 
-    def __enter__(self) -> LagSampler:
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
-        self._thread.start()
-        return self
+    def work(self, stop: threading.Event) -> None:
+        asyncio.run(self._run(stop))
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._stop.set()
-        self._thread.join(10)
-
-    async def _run(self) -> None:
+    async def _run(self, stop: threading.Event) -> None:
         conn = await asyncpg.connect(self.dsn)
         try:
-            while not self._stop.is_set():
+            while not stop.is_set():
                 self.samples.append(await conn.fetchval(LAG))
                 await asyncio.sleep(self.interval_s)
         finally:

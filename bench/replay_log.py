@@ -118,6 +118,7 @@ class World:
     """The generator's state, and afterwards what the read models must show."""
 
     conferences: list[Conference]
+    org: str = ORG  # the organisation whose log it is
     held: Picker = field(default_factory=Picker)  # (conference index, participant, session)
     waits: Picker = field(default_factory=Picker)
     counts: dict[str, int] = field(default_factory=dict)  # seat facts by type
@@ -130,7 +131,9 @@ def _hex(rng: random.Random) -> str:
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
-def make_world(rng: random.Random, signups: int, sessions: int, conferences: int) -> World:
+def make_world(
+    rng: random.Random, signups: int, sessions: int, conferences: int, org: str = ORG
+) -> World:
     made = []
     per = [
         sessions // conferences + (1 if i < sessions % conferences else 0)
@@ -145,12 +148,14 @@ def make_world(rng: random.Random, signups: int, sessions: int, conferences: int
         conf = Conference(f"conf-{c + 1}", ss, list(itertools.accumulate(weights)), people)
         conf.by_id = {s.id: s for s in ss}
         made.append(conf)
-    return World(made)
+    return World(made, org)
 
 
-def programme(rng: random.Random, conf: Conference, start: dt.datetime) -> Iterator[Append]:
+def programme(
+    rng: random.Random, conf: Conference, start: dt.datetime, org: str = ORG
+) -> Iterator[Append]:
     """One event's set-up, one append per command as the organiser's API makes them."""
-    stream = event_stream(ORG, conf.id)
+    stream = event_stream(org, conf.id)
     day = dt.date(2027, 3, 1)
     yield [(stream, EventCreated(event_id=conf.id, title=f"Bench {conf.id}",
                                  timezone="Europe/Amsterdam", date=day, end_date=day,
@@ -193,7 +198,7 @@ def sign_ups(rng: random.Random, world: World, signups: int) -> Iterator[Append]
             session.seated -= 1
             facts: list[tuple[str, Event]] = [
                 (
-                    participant_stream(ORG, conf.id, person),
+                    participant_stream(world.org, conf.id, person),
                     SeatReleased(participant_id=person, session_id=sid, reason="cancelled"),
                 )
             ]
@@ -206,7 +211,7 @@ def sign_ups(rng: random.Random, world: World, signups: int) -> Iterator[Append]
                     session.seated += 1
                     facts.append(
                         (
-                            participant_stream(ORG, conf.id, head),
+                            participant_stream(world.org, conf.id, head),
                             PromotedFromWaitlist(
                                 participant_id=head, session_id=sid, ticket=ticket
                             ),
@@ -228,18 +233,18 @@ def sign_ups(rng: random.Random, world: World, signups: int) -> Iterator[Append]
             left = WaitlistLeft(participant_id=person, session_id=sid, reason="cancelled")
             counts[left.type_name] = counts.get(left.type_name, 0) + 1
             made += 1
-            yield [(participant_stream(ORG, conf.id, person), left)], meta
+            yield [(participant_stream(world.org, conf.id, person), left)], meta
             continue
         c = rng.randrange(len(confs))
         conf = confs[c]
         person = conf.participants[rng.randrange(len(conf.participants))]
-        stream = participant_stream(ORG, conf.id, person)
+        stream = participant_stream(world.org, conf.id, person)
         if person not in conf.registered:
             conf.registered.add(person)
             conf.mine[person] = set()
             email = f"{person}@example.org"
             registered = ParticipantRegistered(participant_id=person, role="attendee")
-            claim = email_stream(ORG, conf.id, email, EMAIL_KEY)
+            claim = email_stream(world.org, conf.id, email, EMAIL_KEY)
             yield (
                 [(stream, registered), (claim, EmailClaimed(participant_id=person))],
                 Metadata(command_id="idem:" + _hex(rng), actor="key-form"),
@@ -307,7 +312,10 @@ async def load(url: str, codec: EventCodec, world: World, rng: random.Random, si
     ids grow with positions, as append_events makes them."""
     start = dt.datetime(2027, 1, 15, 9, 0, tzinfo=dt.UTC)
     appends = itertools.chain(
-        *(programme(rng, c, dt.datetime(2027, 3, 1, 9, tzinfo=dt.UTC)) for c in world.conferences),
+        *(
+            programme(rng, c, dt.datetime(2027, 3, 1, 9, tzinfo=dt.UTC), world.org)
+            for c in world.conferences
+        ),
         sign_ups(rng, world, signups),
     )
     versions: dict[str, int] = {}

@@ -58,13 +58,18 @@ def granian_command(target: str, port: int) -> list[str]:
 class Server:
     url: str
     pid: int
+    ready_s: float = 0.0
 
 
 @contextlib.contextmanager
 def running(
-    make_command: Callable[[int], list[str]], env: dict[str, str], ready_path: str
+    make_command: Callable[[int], list[str]],
+    env: dict[str, str],
+    ready_path: str,
+    ready_timeout: float = 60,
 ) -> Iterator[Server]:
-    """Start `make_command(port)` and yield the server once `ready_path` answers 200.
+    """Start `make_command(port)` and yield the server once `ready_path` answers 200 (giving up
+    after `ready_timeout` s); `Server.ready_s` says how long that took.
 
     The server's output goes to a file: all of it is shown if the server fails to start, its
     first error lines when it stops (errors answered under load are counted by the client)."""
@@ -74,8 +79,9 @@ def running(
         proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
         try:
-            _wait_ready(proc, url + ready_path, log.name)
-            yield Server(url, proc.pid)
+            began = time.monotonic()
+            _wait_ready(proc, url + ready_path, log.name, ready_timeout)
+            yield Server(url, proc.pid, time.monotonic() - began)
         finally:
             proc.terminate()
             try:
@@ -90,8 +96,8 @@ def running(
                 )
 
 
-def _wait_ready(proc: subprocess.Popen[bytes], url: str, log_name: str) -> None:
-    deadline = time.monotonic() + 60
+def _wait_ready(proc: subprocess.Popen[bytes], url: str, log_name: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
     while True:
         if proc.poll() is not None:
             raise RuntimeError(
@@ -104,7 +110,9 @@ def _wait_ready(proc: subprocess.Popen[bytes], url: str, log_name: str) -> None:
         except (OSError, urllib.error.HTTPError):
             pass
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{url} not ready after 60 s:\n{Path(log_name).read_text()}")
+            raise RuntimeError(
+                f"{url} not ready after {timeout:.0f} s:\n{Path(log_name).read_text()}"
+            )
         time.sleep(0.2)
 
 

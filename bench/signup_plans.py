@@ -6,6 +6,7 @@ sent exactly the same requests in the same order.
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from dataclasses import dataclass
@@ -75,69 +76,88 @@ def flash_crowd(participants: int = 2000, seats: int = 100) -> Plan:
 
 ROUNDS = (("09:00", "10:00"), ("10:30", "11:30"), ("12:00", "13:00"), ("13:30", "14:30"))
 PARALLEL = 10
+ROOMS_PER_PUT = 1000  # the most one PUT .../programme takes (ReplaceProgramme's bounds)
+SESSIONS_PER_PUT = 2000
 
 
-def broad_crowd(participants: int, seed: int = 7) -> Plan:
-    """4 rounds of 10 sessions at the same time; each participant picks one session a round.
+def broad_crowd(
+    participants: int,
+    seed: int = 7,
+    sessions: int = PARALLEL * len(ROUNDS),
+    event: str = "broad",
+    prefix: str = "b",
+) -> Plan:
+    """4 rounds of parallel sessions; each participant picks one session a round.
 
-    Seats are enough for everyone if choices were even (N/10 a session), but they are not: the
-    first session of a round is chosen twice as often as the last, so the popular ones fill up
-    and waitlist while the others keep seats free, as at a real conference. The pairs go round by
-    round (everyone's first choice, then everyone's second, ...), participants shuffled within a
-    round, so that at any time ten sessions are being filled in parallel.
+    `sessions` are spread over the 4 rounds (10 each by default; 10 make rounds of 3, 3, 2 and
+    2; 10,000 make 2,500 at a time, in as many rooms). Seats are enough for everyone if choices
+    were even (N / sessions in the round, at least 1), but they are not: the first session of a
+    round is chosen twice as often as the last, so the popular ones fill up and waitlist while
+    the others keep seats free, as at a real conference. The pairs go round by round
+    (everyone's first choice, then everyone's second, ...), participants shuffled within a
+    round, so that at any time a round's sessions are being filled in parallel. `event` and
+    `prefix` (of participant ids) let several crowds live side by side (bench/sweep.py).
     """
-    capacity = max(1, participants // PARALLEL)
-    rooms = {f"room-{k + 1:02d}": capacity for k in range(PARALLEL)}
-    sessions = [
-        Session(f"r{r + 1}-s{k + 1:02d}", f"room-{k + 1:02d}", capacity, start, end)
-        for r, (start, end) in enumerate(ROUNDS)
-        for k in range(PARALLEL)
+    per_round = [sessions // len(ROUNDS) + (r < sessions % len(ROUNDS)) for r in range(len(ROUNDS))]
+    width = max(2, len(str(max(per_round))))
+    capacities = [max(1, participants // max(n, 1)) for n in per_round]
+    rooms = {
+        f"room-{k + 1:0{width}d}": max(
+            c for n, c in zip(per_round, capacities, strict=True) if n > k
+        )
+        for k in range(max(per_round))
+    }
+    plan_sessions = [
+        Session(f"r{r + 1}-s{k + 1:0{width}d}", f"room-{k + 1:0{width}d}", capacities[r], *times)
+        for r, times in enumerate(ROUNDS)
+        for k in range(per_round[r])
     ]
-    people = [f"b{i:06d}" for i in range(participants)]
-    weights = [2 * PARALLEL - k for k in range(PARALLEL)]  # 20 for the first ... 11 for the last
+    people = [f"{prefix}{i:06d}" for i in range(participants)]
     rng = random.Random(seed)
     pairs = []
-    for r in range(len(ROUNDS)):
+    for r, count in enumerate(per_round):
+        if not count:
+            continue
+        # 2n for the first ... n+1 for the last; cumulated once (same draws as weights=...)
+        cum = list(itertools.accumulate(2 * count - k for k in range(count)))
         order = people[:]
         rng.shuffle(order)
         for p in order:
-            k = rng.choices(range(PARALLEL), weights)[0]
-            pairs.append((p, f"r{r + 1}-s{k + 1:02d}"))
-    return Plan("broad crowd", "broad", rooms, sessions, people, pairs)
+            k = rng.choices(range(count), cum_weights=cum)[0]
+            pairs.append((p, f"r{r + 1}-s{k + 1:0{width}d}"))
+    return Plan("broad crowd", event, rooms, plan_sessions, people, pairs)
 
 
 def create_programme(url: str, organiser_key: str, plan: Plan) -> None:
-    """Event, rooms, sessions and open registration, through the API as an organiser would."""
+    """Event, rooms, sessions and open registration, through the API as an organiser would: the
+    programme by PUT .../programme, in as many calls as its bounds need (one for a few rooms)."""
     headers = {"Authorization": f"Bearer {organiser_key}"}
     base = f"/v1/events/{plan.event}"
-    calls: list[tuple[str, dict[str, object]]] = [
-        (
-            "/v1/events",
-            {"id": plan.event, "title": plan.name, "timezone": "Europe/Amsterdam", "date": DATE},
-        ),
-        *(
-            (f"{base}/rooms", {"id": room, "name": room, "capacity": capacity})
-            for room, capacity in plan.rooms.items()
-        ),
-        *(
-            (
-                f"{base}/sessions",
-                {
-                    "id": s.id,
-                    "title": s.id,
-                    "room_id": s.room,
-                    "capacity": s.capacity,
-                    "mode": "in_person",
-                    "starts_at": f"{DATE}T{s.start}:00{OFFSET}",
-                    "ends_at": f"{DATE}T{s.end}:00{OFFSET}",
-                },
-            )
-            for s in plan.sessions
-        ),
-        (f"{base}/registration/open", {}),
+    rooms: list[dict[str, object]] = [
+        {"id": room, "name": room, "capacity": capacity} for room, capacity in plan.rooms.items()
     ]
-    with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
-        for path, body in calls:
-            answer = client.post(path, json=body)
+    sessions: list[dict[str, object]] = [
+        {
+            "id": s.id,
+            "title": s.id,
+            "room_id": s.room,
+            "capacity": s.capacity,
+            "mode": "in_person",
+            "starts_at": f"{DATE}T{s.start}:00{OFFSET}",
+            "ends_at": f"{DATE}T{s.end}:00{OFFSET}",
+        }
+        for s in plan.sessions
+    ]
+    event = {"id": plan.event, "title": plan.name, "timezone": "Europe/Amsterdam", "date": DATE}
+    calls: list[tuple[str, str, dict[str, object]]] = [("POST", "/v1/events", dict(event))]
+    for i in range(0, len(rooms), ROOMS_PER_PUT):
+        calls.append(("PUT", f"{base}/programme", {"rooms": rooms[i : i + ROOMS_PER_PUT]}))
+    for i in range(0, len(sessions), SESSIONS_PER_PUT):
+        chunk = sessions[i : i + SESSIONS_PER_PUT]
+        calls.append(("PUT", f"{base}/programme", {"sessions": chunk}))
+    calls.append(("POST", f"{base}/registration/open", {}))
+    with httpx.Client(base_url=url, headers=headers, timeout=120) as client:
+        for method, path, body in calls:
+            answer = client.request(method, path, json=body)
             if answer.status_code not in (200, 201):
-                raise RuntimeError(f"POST {path}: {answer.status_code} {answer.text}")
+                raise RuntimeError(f"{method} {path}: {answer.status_code} {answer.text[:500]}")
