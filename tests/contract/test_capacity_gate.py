@@ -407,6 +407,42 @@ async def test_release_of_a_left_queue_entry_passed_over_since_marks_dirty(h: Ha
     assert await h.gate.release(EVENT, "dequeued") == "dirty"
 
 
+async def test_a_queue_someone_left_promotes_nobody_until_that_is_settled(h: Harness) -> None:
+    """p1 leaves b's queue, not in the log yet; then p0's seat comes free. Promoting p2 now
+    would pass over p1 if p1's leave were lost (the log would still have p1 waiting ahead).
+    So b holds its queue (held_queue) and stalls; on confirmation it fills, first come first
+    served. Found by tests/faults/ (pg_terminate_backend): verify saw a promotion past the head."""
+    c = Commands(h.gate)
+    for p in ("p0", "p1", "p2"):
+        await c.sign_up(p, "b")
+    await h.gate.leave(EVENT, "dequeued", "p1", "b")
+    held = await h.gate.seating(EVENT)
+    assert held.sessions["b"].held_queue == 1
+    assert await c.leave("p0", "b") == [Released("p0", "b", "cancelled")]  # nobody promoted
+    stalled = await h.gate.seating(EVENT)
+    assert (stalled.stalled, stalled.sessions["b"].queue()) == ({"b"}, ["p2"])
+    assert list(await h.gate.promote(EVENT, "early")) == []
+    assert await h.gate.confirm(EVENT, "dequeued") == "fill"
+    assert list(await h.gate.promote(EVENT, "fill")) == [Promoted("p2", "b", 3)]
+    assert await h.gate.confirm(EVENT, "fill") == "confirmed"
+    done = await h.gate.seating(EVENT)
+    assert (done.sessions["b"].held_queue, done.stalled, done.busy) == (0, set(), {})
+
+
+async def test_a_promotion_holds_the_queue_it_came_from(h: Harness) -> None:
+    """A promotion not in the log yet holds its queue too: were it lost, its head would still
+    be waiting ahead of whoever a second freed seat went to."""
+    c = Commands(h.gate)
+    for p in ("p0", "p4", "p1", "p2"):
+        await c.sign_up(p, "a")  # a has 2 seats: p0, p4 seated; p1, p2 queued
+    await h.gate.leave(EVENT, "first", "p0", "a")  # promotes p1 at once, not confirmed
+    assert (await h.gate.seating(EVENT)).sessions["a"].seated == {"p4": 2, "p1": 3}
+    assert await c.leave("p4", "a") == [Released("p4", "a", "cancelled")]  # p2 must wait
+    assert (await h.gate.seating(EVENT)).sessions["a"].queue() == ["p2"]
+    assert await h.gate.confirm(EVENT, "first") == "fill"
+    assert list(await h.gate.promote(EVENT, "fill")) == [Promoted("p2", "a", 4)]
+
+
 async def test_release_after_the_participant_moved_on_marks_dirty(h: Harness) -> None:
     c = Commands(h.gate)
     await c.sign_up("p0", "a")

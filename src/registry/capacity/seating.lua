@@ -23,8 +23,9 @@ local function fill(sid)
   while s.state == 'open' and has_free_seat(s) do
     local head = queue_head(sid)
     if not head then return end
-    if is_busy(head) then
-      -- Their last decision is not in the log yet: the session waits until it is settled.
+    if is_busy(head) or counter(sid, 'held_q') > 0 then
+      -- Their last decision is not in the log yet, or one that took someone out of this queue
+      -- is not (Seating._fill): the session waits until it is settled.
       redis.call('SADD', key('stalled'), sid)
       return
     end

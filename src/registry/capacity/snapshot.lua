@@ -30,6 +30,7 @@ for _, sid in ipairs(redis.call('SMEMBERS', key('sessions'))) do
   end
   s.waiting = none_if_empty(waiting)
   s.held = counter(sid, 'held')
+  s.held_q = counter(sid, 'held_q')
   sessions[#sessions + 1] = s
 end
 out.sessions = none_if_empty(sessions)

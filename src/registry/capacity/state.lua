@@ -19,7 +19,8 @@
 --   session:<sid>            hash: start, stop (epoch ms), cap (-1: unlimited), wl (1/0),
 --                            state, merged, next_ticket, and the gate's own counters seat_seq,
 --                            max_seat, max_queue (see holds.lua), and held: seats given back
---                            by decisions not yet confirmed (Seating.held_back)
+--                            by decisions not yet confirmed (Seating.held_back); held_q:
+--                            queue entries such decisions took out (Seating.held_queue)
 --   seated:<sid>             hash participant -> ticket
 --   seat_order:<sid>         zset participant -> seat_seq when seated (the order seats were given)
 --   wait:<sid>               zset participant -> ticket (the queue)

@@ -119,6 +119,7 @@ class WireSession(msgspec.Struct, omit_defaults=True, kw_only=True):
     seated: list[WireSeat] = msgspec.field(default_factory=list)
     waiting: list[WireEntry] = msgspec.field(default_factory=list)
     held: int = 0  # seats held back for unconfirmed decisions: in snapshots only (load clears)
+    held_q: int = 0  # queue entries taken out by unconfirmed decisions: likewise
 
 
 class WireLoad(msgspec.Struct, kw_only=True):
@@ -259,6 +260,7 @@ def from_wire(session: WireSession) -> SessionSeats:
         waiting={entry.p: Waiting(entry.t, entry.r) for entry in session.waiting},
         next_ticket=session.next,
         held_back=session.held,
+        held_queue=session.held_q,
     )
 
 

@@ -18,8 +18,11 @@ Rules (DESIGN.md section 1, API.md "Sign-up rules"):
   the gate decides before the append commits, and an append can fail. A seat given back by a
   decision not yet in the log stays taken for everyone else (`held_back`), and the people it
   touched are `busy`: the gate refuses their next command for a moment, and a cascade stops at a
-  busy queue head (the session is `stalled`). So a failed append never leaves the log over
-  capacity, nor with facts about someone that follow from facts the log never got. Inside one
+  busy queue head (the session is `stalled`). A queue that an unconfirmed decision took someone
+  out of (`held_queue`) promotes nobody until it is settled either: were that decision's append
+  lost, the one taken out would still be waiting in the log, ahead of whoever was promoted. So a
+  failed append never leaves the log over capacity, out of queue order, nor with facts about
+  someone that follow from facts the log never got. Inside one
   decision a freed seat is used at once (the cascade): its facts are appended together or not at
   all. What comes free on confirmation beside a queue is filled by `fill_free_seats`.
 
@@ -99,6 +102,9 @@ class SessionSeats:
     next_ticket: int = 1
     #: Seats given back by decisions not yet confirmed: not free for anyone else (see `withhold`).
     held_back: int = 0
+    #: Entries taken out of the queue by decisions not yet confirmed: while any, the queue
+    #: promotes nobody (see `withhold`).
+    held_queue: int = 0
 
     def overlaps(self, other: SessionSeats) -> bool:
         return self.starts_at < other.ends_at and other.starts_at < self.ends_at
@@ -252,6 +258,8 @@ class Seating:
         everyone else, and mark the people it touched busy."""
         for session_id, seats in freed_seats(changes).items():
             self.sessions[session_id].held_back += seats
+        for session_id, entries in left_queues(changes).items():
+            self.sessions[session_id].held_queue += entries
         for participant_id in touched(changes):
             self.busy[participant_id] = self.busy.get(participant_id, 0) + 1
 
@@ -263,6 +271,9 @@ class Seating:
         for session_id, seats in freed.items():
             session = self.sessions[session_id]
             session.held_back = max(0, session.held_back - seats)
+        for session_id, entries in left_queues(changes).items():
+            session = self.sessions[session_id]
+            session.held_queue = max(0, session.held_queue - entries)
         for participant_id in touched(changes):
             left = self.busy.get(participant_id, 0) - 1
             if left > 0:
@@ -339,9 +350,11 @@ class Seating:
         changes: list[Change] = []
         while session.state == "open" and session.has_free_seat and session.waiting:
             head = session.queue()[0]
-            if head in self.busy:
+            if head in self.busy or session.held_queue:
                 # Their last decision is not in the log yet: promoting them now would append
-                # facts that follow from it. The session waits (FIFO) until it is settled.
+                # facts that follow from it; or someone was just taken out of this queue by a
+                # decision not in the log yet: were it lost, they would still be ahead. The
+                # session waits (FIFO) until that is settled.
                 self.stalled.add(session_id)
                 break
             released = self.fallbacks(head, session_id)
@@ -365,6 +378,16 @@ def freed_seats(changes: Sequence[Change]) -> dict[str, int]:
         elif isinstance(change, Seated | Promoted):
             freed[change.session_id] = freed.get(change.session_id, 0) - 1
     return {sid: seats for sid, seats in freed.items() if seats > 0}
+
+
+def left_queues(changes: Sequence[Change]) -> dict[str, int]:
+    """Entries a decision took out of a queue, per session: promoted, dequeued or moved to
+    another session's queue (a promotion decided in the same decision came after it, in order)."""
+    left: dict[str, int] = {}
+    for change in changes:
+        if isinstance(change, Promoted | Dequeued | Requeued):
+            left[change.session_id] = left.get(change.session_id, 0) + 1
+    return left
 
 
 def touched(changes: Sequence[Change]) -> list[str]:
