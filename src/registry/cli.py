@@ -24,6 +24,7 @@ import typer
 
 from registry.cli_audit import export, import_
 from registry.cli_keys import keys_app
+from registry.cli_log import log_app
 from registry.cli_projections import projections_app
 from registry.cli_verify import verify
 from registry.settings import Settings, load_settings
@@ -52,6 +53,7 @@ log = structlog.get_logger("registry.cli")
 # mounted here with app.add_typer(group, name=...).
 app.add_typer(keys_app, name="keys")
 app.add_typer(projections_app, name="projections")
+app.add_typer(log_app, name="log")
 app.command("export")(export)
 app.command("import")(import_)
 app.command("verify")(verify)

@@ -163,6 +163,14 @@ def _store(pool: asyncpg.Pool) -> PostgresEventStore:
     return PostgresEventStore(pool, EventCodec(ALL_EVENTS))
 
 
+def _archive_reading_store(pool: asyncpg.Pool) -> PostgresEventStore:
+    from registry.archive.store import ArchiveReadingStore
+    from registry.domain.events import ALL_EVENTS
+    from registry.eventstore import EventCodec
+
+    return ArchiveReadingStore(pool, EventCodec(ALL_EVENTS))
+
+
 async def _run_projector(settings: Settings, database_url: str) -> int:
     """Run the projector until a stop signal; returns that signal."""
     from projections import PROJECTIONS
@@ -243,7 +251,9 @@ async def _rebuild(settings: Settings, database_url: str, chosen: tuple[Projecti
     from tqdm import tqdm
 
     from projections.rebuild import RebuildBusy, rebuild
+    from registry.archive.files import ArchiveUnreadable
     from registry.cli import _fail
+    from registry.eventstore import ArchivedHistory
 
     # No statement timeout: deleting a replaced generation may take long on a big log, and this
     # is an operator's command, stopped with Ctrl+C.
@@ -251,7 +261,8 @@ async def _rebuild(settings: Settings, database_url: str, chosen: tuple[Projecti
         settings, database_url, application_name="registry-rebuild", statement_timeout_ms=0
     )
     try:
-        store = _store(pool)
+        # Archived history is read from its files (registry.archive.store).
+        store = _archive_reading_store(pool)
         for projection in chosen:
             # disable=None: a bar on a terminal only, not in a container's or CI's log.
             bar = tqdm(desc=projection.name, unit="event", file=sys.stderr, disable=None)
@@ -262,6 +273,8 @@ async def _rebuild(settings: Settings, database_url: str, chosen: tuple[Projecti
                     )
             except RebuildBusy as error:
                 _fail(str(error), code=2)  # after the bar's last line, not in the middle of it
+            except (ArchivedHistory, ArchiveUnreadable) as error:
+                _fail(f"{projection.name}: {error}")
             typer.echo(f"{projection.name}: generation {generation}, position {position}")
     finally:
         await pool.close()

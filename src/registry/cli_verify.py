@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -21,25 +22,36 @@ if TYPE_CHECKING:
     from registry.audit.verify import Report
 
 
-def verify() -> None:
+def verify(
+    archives: Annotated[
+        Path | None,
+        typer.Option(
+            "--archives",
+            file_okay=False,
+            help="Where the archive files are, if not where `registry log archive` wrote them.",
+        ),
+    ] = None,
+) -> None:
     """Replay the log and check the hash chain, capacity at every sign-up, every waitlist
-    promotion, the replay snapshots and every live read model against its replay."""
+    promotion, the replay snapshots and every live read model against its replay; archived
+    history is read from its files."""
     from registry.cli_projections import _asyncio_run, _database
 
     settings = load_settings()
     with _database(settings) as database_url:
-        report = _asyncio_run(_verify(settings, database_url))
+        report = _asyncio_run(_verify(settings, database_url, archives))
     for line in report.lines():
         typer.echo(line)
     if not report.ok:
         raise typer.Exit(1)
 
 
-async def _verify(settings: Settings, database_url: str) -> Report:
+async def _verify(settings: Settings, database_url: str, archives: Path | None) -> Report:
     from tqdm import tqdm
 
+    from registry.archive.store import ArchiveReadingStore
     from registry.audit.verify import Phases, verify
-    from registry.cli_projections import _open_pool, _store
+    from registry.cli_projections import _open_pool
     from registry.domain.events import ALL_EVENTS
     from registry.eventstore import EventCodec
 
@@ -55,7 +67,9 @@ async def _verify(settings: Settings, database_url: str) -> Report:
     ]
     try:
         phases = Phases(*(_progress(bar) for bar in bars))
-        return await verify(pool, _store(pool), EventCodec(ALL_EVENTS), phases)
+        codec = EventCodec(ALL_EVENTS)
+        store = ArchiveReadingStore(pool, codec, directory=archives)
+        return await verify(pool, store, codec, phases, archives)
     finally:
         for bar in bars:
             bar.close()

@@ -28,6 +28,7 @@ ALLOWED: Final[dict[tuple[str, str], str]] = {
     ("projections/base.py", "flush"): "each projection's SQL constants, batched",
     ("projections/base.py", "write_net_effect"): "each projection's DELETE/UPSERT constants",
     ("src/registry/eventstore/clean_release.py", "reset"): "asyncpg's own reset query",
+    ("src/registry/eventstore/archived.py", "refuse_archived"): "callers pass ARCHIVED_* constants",
     # Table names spliced into constant templates: they come from the code's own lists of
     # tables (log_file.BESIDE, LOG_TABLES, a projection's `tables`), never from a request.
     ("src/registry/audit/export.py", "export_log"): "ROWS_OF with log_file.BESIDE's tables",

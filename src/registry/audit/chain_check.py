@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Final, NamedTuple, TypeVar
 
+from registry.archive.records import boundary, load_archives
 from registry.audit.chain import GENESIS, LoggedEvent, link
 from registry.audit.findings import Finding
 from registry.dbtypes import Connection
@@ -109,6 +110,11 @@ class _Walk:
         self._unhashed: int | None = None  # the first event without a link, if any since
         #: Links that do not match their event: position -> (event, previous hash, stored).
         self.mismatches: dict[int, tuple[LoggedEvent, bytes, bytes]] = {}
+
+    def start_after(self, position: int, hash: bytes) -> None:
+        """Continue a chain whose event at `position` (archived) had `hash`."""
+        self._last, self._last_hash, self._last_event = position, hash, position
+        self.report.chained_to = position
 
     def full(self) -> bool:
         return len(self.report.findings) + len(self.mismatches) >= MAX_FINDINGS
@@ -226,8 +232,17 @@ async def _walk(
     stored_seals = [
         Seal(r["position"], bytes(r["hash"]), r["sealed_at"]) for r in await conn.fetch(SEALS)
     ]
-    unique = {(s.position, s.hash): s for s in [*extra, *stored_seals]}  # the stored one's time
+    # Archived history (migrations/0063): the chain in the database starts from the hash its
+    # last archived event had; the files, and the seals within them, are checked by
+    # registry.archive.files (verify.py runs both).
+    archived_to, head_position, head_hash = boundary(await load_archives(conn))
+    unique = {
+        (s.position, s.hash): s  # the stored one's time
+        for s in [*extra, *stored_seals]
+        if s.position > archived_to
+    }
     walk = _Walk(sorted(unique.values()))
+    walk.start_after(head_position, head_hash)
     events = _rows(conn, EVENTS, lambda r: LoggedEvent._make(r))
     links = _rows(
         conn, LINKS, lambda r: _Stored(r["position"], bytes(r["hash"]), r["prev_position"])

@@ -61,7 +61,17 @@ SELECT position, event_id, stream_id, stream_version, type, schema_version,
  ORDER BY position
  LIMIT $2
 """
-LAST_LINK: Final = "SELECT position, hash FROM event_hashes ORDER BY position DESC LIMIT 1"
+# The chain's last link, or, when every hashed event was archived (their links left with them,
+# migrations/0066), the hash of the last archived event.
+LAST_LINK: Final = """
+SELECT position, hash FROM (
+    (SELECT position, hash FROM event_hashes ORDER BY position DESC LIMIT 1)
+    UNION ALL
+    (SELECT head_position, head_hash FROM log_archives ORDER BY first_position DESC LIMIT 1)
+) l
+ ORDER BY position DESC
+ LIMIT 1
+"""
 LAST_SEAL: Final = "SELECT position FROM log_seals ORDER BY position DESC LIMIT 1"
 INSERT_LINKS: Final = """
 INSERT INTO event_hashes (position, hash, prev_position)

@@ -91,7 +91,7 @@ async def export_log(
             )
         done.seals = len(seals)
         async for row in conn.cursor(EVENTS_BELOW, fence, prefetch=BATCH):
-            lines.append(_event_line(row))
+            lines.append(event_line(row))
             done.events += 1
             if len(lines) >= BATCH:
                 _write(out, lines)
@@ -117,7 +117,8 @@ async def export_log(
     return done
 
 
-def _event_line(row: Any) -> log_file.EventLine:
+def event_line(row: Any) -> log_file.EventLine:
+    """An export line of a row of EVENTS_BELOW's shape (also the archive's, registry.archive)."""
     hashed = row["hash"]
     return log_file.EventLine(
         position=row["position"],

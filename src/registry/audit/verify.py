@@ -16,10 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Final
 
 import asyncpg
 
+from registry.archive.files import ArchiveUnreadable, check_files
+from registry.archive.records import load_archives
 from registry.audit import replay_snapshot
 from registry.audit.chain_check import chain_report
 from registry.audit.findings import Finding, first_bad
@@ -27,7 +30,7 @@ from registry.audit.replay import Replay
 from registry.audit.replay_fold import Replayed
 from registry.audit.verify_reads import READ_MODEL, ReadCheck
 from registry.audit.verify_walk import CAPACITY, PROMOTION, STRUCTURE, Walk
-from registry.eventstore import EventCodec, EventStore
+from registry.eventstore import ArchivedHistory, EventCodec, EventStore
 
 CHAIN: Final = "chain"
 SNAPSHOTS: Final = "snapshots"
@@ -78,7 +81,10 @@ class Report:
     def lines(self, most: int = 3) -> list[str]:
         out = [f"verified positions 1-{self.head}"]
         for check in CHECKS:
-            found = sorted(self.findings.get(check, []))
+            if check not in self.findings:
+                out.append(f"{check:<11} not checked")
+                continue
+            found = sorted(self.findings[check])
             line = f"{check:<11} " + ("OK" if not found else f"{len(found)} finding(s)")
             out.append(f"{line} ({self.notes[check]})" if check in self.notes else line)
             out += [f"  position {f.position}: {f.what}" for f in found[:most]]
@@ -97,13 +103,22 @@ async def verify(
     store: EventStore,
     codec: EventCodec,
     progress: Phases | None = None,
+    archive_dir: Path | None = None,
 ) -> Report:
+    """`store` reads the whole log: with archived history, one that reads the archive files
+    (registry.archive.store), from `archive_dir` if they were moved there."""
     progress = progress or Phases()
     head = await store.head()
     report = Report(head)
-    await _chain(pool, report, progress.chain)
+    await _chain(pool, report, progress.chain, archive_dir)
     walk = Walk()
-    report.findings[SNAPSHOTS] = await _walk(pool, store, walk, head, progress.log)
+    try:
+        report.findings[SNAPSHOTS] = await _walk(pool, store, walk, head, progress.log)
+    except (ArchivedHistory, ArchiveUnreadable) as error:
+        # The log cannot be read whole: say so at its first position; nothing after is known.
+        what = f"the log could not be read: {error}"
+        report.findings[STRUCTURE] = [Finding(error.first, STRUCTURE, what)]
+        return report  # the checks after the walk are listed as not checked
     report.findings[STRUCTURE] = [f for f in walk.findings if f.check == STRUCTURE]
     report.findings[CAPACITY] = [f for f in walk.findings if f.check == CAPACITY]
     report.findings[PROMOTION] = [f for f in walk.findings if f.check == PROMOTION]
@@ -125,11 +140,21 @@ async def verify(
     return report
 
 
-async def _chain(pool: asyncpg.Pool, report: Report, progress: Progress) -> None:
+async def _chain(
+    pool: asyncpg.Pool, report: Report, progress: Progress, archive_dir: Path | None
+) -> None:
     async with pool.acquire() as conn:
         chain = await chain_report(conn, lambda position: progress(position, report.head))
-    report.findings[CHAIN] = chain.findings
+        archives = await load_archives(conn)
+    # Archived ranges: each file read back and its chain computed again (registry.archive).
+    archived = check_files(archives, archive_dir)
+    report.findings[CHAIN] = sorted(archived + chain.findings)
     report.notes[CHAIN] = f"{chain.hashed} hashed, {chain.pending} not hashed yet"
+    if archives:
+        report.notes[CHAIN] += (
+            f"; positions 1-{archives[-1].last_position} archived in {len(archives)} "
+            f"file(s), {sum(a.events for a in archives)} events checked from the files"
+        )
 
 
 async def _walk(

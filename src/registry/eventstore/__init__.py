@@ -3,6 +3,7 @@
 from registry.eventstore.codec import EventCodec
 from registry.eventstore.errors import (
     AppendNotFirstWrite,
+    ArchivedHistory,
     CommandIdReused,
     EventStoreError,
     InvalidAppend,
@@ -34,6 +35,7 @@ __all__ = [
     "NO_STREAM",
     "AppendNotFirstWrite",
     "AppendResult",
+    "ArchivedHistory",
     "CommandIdReused",
     "DetailsErased",
     "EventCodec",

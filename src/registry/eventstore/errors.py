@@ -64,3 +64,20 @@ class StaleGateDecision(EventStoreError):
         self.key = key
         self.epoch = epoch
         self.current = current
+
+
+class ArchivedHistory(EventStoreError):
+    """A read needs positions of the log that `registry log archive` moved out of the database
+    into files (migrations/0063): they are named, with the file, instead of being skipped."""
+
+    def __init__(self, first: int, last: int, file: str, *, stream_id: str | None = None) -> None:
+        whose = "" if stream_id is None else f" (stream {stream_id} begins there)"
+        super().__init__(
+            f"positions {first}-{last} of the log are archived in file {file}{whose}: "
+            "read them from the archive (registry.archive), e.g. `registry projections "
+            "rebuild` and `registry verify` do when the file is at hand"
+        )
+        self.first = first
+        self.last = last
+        self.file = file
+        self.stream_id = stream_id

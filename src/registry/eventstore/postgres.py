@@ -15,6 +15,13 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 
 from registry.dbtypes import Connection
 from registry.eventstore import clean_release
+from registry.eventstore.archived import (
+    ARCHIVED_BEFORE,
+    ARCHIVED_FROM,
+    ARCHIVED_STREAM,
+    refuse_archived,
+    streams_begin,
+)
 from registry.eventstore.batcher import MAX_COMMANDS, AppendBatcher
 from registry.eventstore.codec import EventCodec
 from registry.eventstore.errors import CommandIdReused
@@ -268,12 +275,22 @@ class PostgresEventStore:
     ) -> list[RecordedEvent]:
         async with self._reader() as conn:
             rows = await conn.fetch(READ_STREAM, stream_id, from_version, limit)
+            if not rows:
+                version = max(from_version, 1)
+                await refuse_archived(
+                    conn, ARCHIVED_STREAM, version, stream_id, stream_id=stream_id
+                )
+            elif rows[0]["stream_version"] > max(from_version, 1):
+                first = rows[0]["position"]
+                await refuse_archived(conn, ARCHIVED_BEFORE, first, stream_id=stream_id)
         return [self._recorded(row) for row in rows]
 
     async def read_all(self, from_position: int = 1, limit: int = 1000) -> list[RecordedEvent]:
         async with self._pool.acquire() as conn:
             fence = await conn.fetchval(FENCE)  # first: the rows are read in a later snapshot
             rows = await conn.fetch(READ_ALL, from_position, limit, fence)
+            if not rows or rows[0]["position"] > max(from_position, 1):
+                await refuse_archived(conn, ARCHIVED_FROM, from_position)
         return [self._recorded(row) for row in rows]
 
     async def head(self) -> int:
@@ -289,6 +306,7 @@ class PostgresEventStore:
     async def read_streams(self, prefix: str) -> list[RecordedEvent]:
         async with self._reader() as conn:
             rows = await conn.fetch(READ_PREFIX, _like_prefix(prefix))
+            await streams_begin(conn, rows)
         return [self._recorded(row) for row in rows]
 
     @contextlib.asynccontextmanager
