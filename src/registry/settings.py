@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     #: Redis: the longest wait for an answer on an open connection, and for a new connection.
     redis_socket_timeout_s: float = Field(default=5.0, gt=0)
     redis_connect_timeout_s: float = Field(default=2.0, gt=0)
+    #: How long a gate decision stays held before the reconciler settles it from the log (a
+    #: process died between decision and confirmation): its participant is busy meanwhile. The
+    #: reconciler rebuilds inside the gate fence, so a hold settled while its append still runs
+    #: costs a rebuild, never a wrong seat.
+    hold_ttl_ms: int = Field(default=30_000, ge=1_000)
     #: Seconds a request may take before it is answered 503 `unavailable` (0: no deadline); work
     #: already started finishes in the background (registry.api.deadline).
     request_deadline_s: float = Field(default=10.0, ge=0)

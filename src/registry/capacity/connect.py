@@ -97,5 +97,10 @@ def open_gate(settings: Settings) -> tuple[Client, RedisGate]:
         socket_timeout=settings.redis_socket_timeout_s,
         connect_timeout=settings.redis_connect_timeout_s,
     )
-    gate = RedisGate(client, settings.redis_prefix, max_in_flight=limit if cluster else None)
+    gate = RedisGate(
+        client,
+        settings.redis_prefix,
+        hold_ttl_ms=settings.hold_ttl_ms,
+        max_in_flight=limit if cluster else None,
+    )
     return client, gate
