@@ -19,6 +19,9 @@ from typing import Any
 import asyncpg
 import pytest
 
+from registry.archive.files import logged
+from registry.audit import log_file
+from registry.audit.chain import GENESIS, link
 from registry.audit.chain_check import verify_chain
 from registry.audit.chainer import SealPolicy, chain_batch, load_state
 from registry.audit.export import export_log
@@ -219,6 +222,40 @@ async def test_a_tampered_file_is_refused_at_its_first_bad_position(
         assert await conn.fetchval("SELECT count(*) FROM events") == 0  # nothing was written
     finally:
         await conn.close()
+
+
+async def test_a_file_whose_chain_was_recomputed_over_a_repeated_version_is_refused(
+    fresh_database_url: str, target_url: str, tmp_path: Path
+) -> None:
+    """The chain cannot tell a forger who hashed everything again; each stream's numbering can
+    (the partitioned log has no unique index on stream and version, migrations/0065)."""
+    await scripted_log(fresh_database_url)
+    path = tmp_path / "log.jsonl"
+    await export_to(fresh_database_url, path)
+    lines = [log_file.decoder.decode(raw) for raw in path.read_bytes().splitlines()]
+    events = [line for line in lines if isinstance(line, log_file.EventLine)]
+    seen: dict[str, int] = {}
+    repeated = None
+    previous, before = GENESIS, 0
+    for line in events:
+        if repeated is None and line.stream_id in seen:  # its second event: version 1 again
+            repeated = line.position
+            line.stream_version = seen[line.stream_id]
+        seen.setdefault(line.stream_id, line.stream_version)
+        previous = link(previous, logged(line))
+        line.hash, line.prev_position, before = previous.hex(), before, line.position
+    assert repeated is not None
+    kept = [line for line in lines if not isinstance(line, log_file.SealLine)]
+    for line in kept:
+        if isinstance(line, log_file.Header | log_file.End):
+            line.seals = 0
+    (tmp_path / "forged.jsonl").write_bytes(
+        b"".join(log_file.encoder.encode(x) + b"\n" for x in kept)
+    )
+    with pytest.raises(
+        ImportRefused, match=f"first bad position: {repeated}: stream .* at version"
+    ):
+        await import_from(target_url, tmp_path / "forged.jsonl")
 
 
 async def test_import_refuses_a_database_that_is_not_empty(

@@ -168,6 +168,16 @@ class _Loader:
             _bad(self.prev_position, "event not in the chain (the next links past it)")
         elif computed.hex() != line.hash:
             _bad(position, "data changed: the event does not match its hash")
+        # Each stream numbered 1, 2, 3, ... in position order, as appends number them: the
+        # partitioned log has no unique index on (stream_id, stream_version) to catch a file
+        # whose chain was computed over a repeated or skipped version (migrations/0065).
+        follows = self.versions.get(line.stream_id, 0) + 1
+        if line.stream_version != follows:
+            _bad(
+                position,
+                f"stream {line.stream_id} at version {line.stream_version} where {follows} "
+                "comes next",
+            )
         while self.next_seal < len(self.seals) and self.seals[self.next_seal].position <= position:
             seal = self.seals[self.next_seal]
             if seal.position != position or seal.hash != computed.hex():
@@ -179,9 +189,7 @@ class _Loader:
              event.recorded_at, self.xid)
         )  # fmt: skip
         self.links.append((position, computed, self.prev_position))
-        self.versions[line.stream_id] = max(
-            self.versions.get(line.stream_id, 0), line.stream_version
-        )
+        self.versions[line.stream_id] = line.stream_version
         self.prev_position, self.prev_hash = position, computed
 
     async def _flush(self) -> None:
