@@ -286,6 +286,9 @@ def _run_granian(target: str, host: str, port: int, workers: int) -> None:
         workers=workers,
         factory=True,
         workers_kill_timeout=WORKER_KILL_TIMEOUT,
+        # A worker that dies (killed, out of memory) is replaced; by default granian stops
+        # every worker and exits instead (tests/faults/: one worker SIGKILLed mid-load).
+        respawn_failed_workers=True,
     ).serve()
 
 
