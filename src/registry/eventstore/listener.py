@@ -29,9 +29,16 @@ class NotificationListener:
         self._task = asyncio.create_task(self._run(), name=f"listen:{self._channel}")
         # Wait for the first LISTEN so that a caller's next read cannot miss a notification;
         # if the server is down, carry on: polling covers the gap until the listener connects.
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(5.0):  # not wait_for: see projections/runner.py
-                await self._connected.wait()
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(5.0):  # not wait_for: see projections/runner.py
+                    await self._connected.wait()
+        except BaseException:
+            # Cancelled while starting (an app stopped right after it started): the callers'
+            # `finally: close()` is not reached yet, and the task would keep its pooled
+            # connection, holding up the pool's close for its whole timeout.
+            await self.close()
+            raise
 
     async def close(self) -> None:
         if self._task is not None:
