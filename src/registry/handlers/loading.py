@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from dataclasses import dataclass
 from functools import reduce
+from typing import Final
+from uuid import UUID
+from weakref import WeakKeyDictionary
 
 from registry.domain import participant as participant_model
 from registry.domain import programme as programme_model
@@ -28,15 +33,50 @@ class UnknownParticipant(LookupError):
         self.participant_id = participant_id
 
 
+@dataclass(frozen=True)
+class _Folded:
+    programme: Programme
+    version: int
+    last_event_id: UUID  # the fact at `version`: tells a cached fold from one rolled back
+
+
+#: Programmes folded before, per store and event stream (a few per process, least recently used
+#: dropped). Registrations, agendas and organisers' changes all load the programme: folding the
+#: whole stream each time cost ~250 ms of CPU per command for 10,000 sessions (bench/growth.py,
+#: issue 8). Programmes are immutable, so one fold is shared by every caller.
+_FOLDED: WeakKeyDictionary[EventStore, OrderedDict[str, _Folded]] = WeakKeyDictionary()
+FOLDED_PER_STORE: Final = 256
+
+
 async def load_programme(
     store: EventStore, organisation: str, event_id: str
 ) -> tuple[Programme, int]:
-    """The programme and its stream's version (for the next append's expected version)."""
-    events = await store.read_stream(event_stream(organisation, event_id))
-    programme = reduce(programme_model.evolve, (e.event for e in events), None)
+    """The programme and its stream's version (for the next append's expected version).
+
+    Only the facts after a fold cached before are read, from the cached version on: if the fact
+    found there is not the cached one (the fold came from inside a transaction that rolled
+    back, an organiser's change in a gate fence that failed), the stream is folded anew."""
+    stream = event_stream(organisation, event_id)
+    folds = _FOLDED.setdefault(store, OrderedDict())
+    cached = folds.get(stream)
+    programme: Programme | None = None
+    if cached is not None:
+        events = await store.read_stream(stream, from_version=cached.version)
+        if events and events[0].event_id == cached.last_event_id:
+            programme = reduce(
+                programme_model.evolve, (e.event for e in events[1:]), cached.programme
+            )
     if programme is None:
-        raise UnknownEvent(event_id)
-    return programme, events[-1].stream_version
+        events = await store.read_stream(stream)
+        programme = reduce(programme_model.evolve, (e.event for e in events), None)
+        if programme is None:
+            raise UnknownEvent(event_id)
+    last = events[-1]
+    folds[stream] = _Folded(programme, last.stream_version, last.event_id)
+    folds.move_to_end(stream)
+    if len(folds) > FOLDED_PER_STORE:
+        folds.popitem(last=False)
+    return programme, last.stream_version
 
 
 async def load_participant(
