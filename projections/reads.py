@@ -12,8 +12,9 @@ carry a participant's name carry `erased` too: an erased participant reads as `n
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -34,6 +35,7 @@ from projections.read_queries import (
 )
 from registry.dbtypes import Connection
 from registry.domain.streams import event_stream
+from registry.eventstore import clean_release
 
 WAIT_FOR_POSITION_S: Final = 5.0
 DEFAULT_LIMIT: Final = 100
@@ -74,6 +76,7 @@ async def wait_for(pool: asyncpg.Pool, names: Sequence[str], after: int | None) 
     while True:
         async with pool.acquire() as conn:
             reached = await checkpoints.positions(conn, list(names))
+            clean_release.mark_clean(conn)  # one SELECT
         if min(reached.values(), default=0) >= after:
             return
         if time.monotonic() > deadline:
@@ -91,6 +94,18 @@ class _Snapshot:
 
     def __getitem__(self, name: str) -> int:
         return self.generation[name]
+
+
+@contextlib.asynccontextmanager
+async def _snapshot_reader(pool: asyncpg.Pool) -> AsyncIterator[Connection]:
+    """A connection in a read-only repeatable-read transaction: every query of one read sees
+    the same snapshot. Once it has ended without an error the connection goes back without the
+    pool's reset round trip: a read-only transaction leaves no session state behind
+    (registry.eventstore.clean_release)."""
+    async with pool.acquire() as conn:
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            yield conn
+        clean_release.mark_clean(conn)
 
 
 async def _snapshot(conn: Connection, names: Sequence[str]) -> _Snapshot:
@@ -114,7 +129,7 @@ async def occupancy(
 ) -> dict[str, Any]:
     names = ("catalog", "occupancy")
     await wait_for(pool, names, after)
-    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+    async with _snapshot_reader(pool) as conn:
         await _known_event(conn, organisation, event_id)
         snap = await _snapshot(conn, names)
         rows = await conn.fetch(
@@ -147,7 +162,7 @@ async def rooms(
     cursor of the next page (None on the last)."""
     names = ("catalog", "occupancy")
     await wait_for(pool, names, after)
-    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+    async with _snapshot_reader(pool) as conn:
         await _known_event(conn, organisation, event_id)
         snap = await _snapshot(conn, names)
         found = await conn.fetch(
@@ -196,7 +211,7 @@ async def attendees(
 ) -> tuple[dict[str, Any], str | None]:
     names = ("catalog", "seats")
     await wait_for(pool, names, after)
-    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+    async with _snapshot_reader(pool) as conn:
         await _known_event(conn, organisation, event_id)
         snap = await _snapshot(conn, names)
         await _known_session(conn, snap, organisation, event_id, session_id)
@@ -233,7 +248,7 @@ async def waitlist(
 ) -> tuple[dict[str, Any], str | None]:
     names = ("catalog", "seats", "waitlists")
     await wait_for(pool, names, after)
-    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+    async with _snapshot_reader(pool) as conn:
         await _known_event(conn, organisation, event_id)
         snap = await _snapshot(conn, names)
         target = await _known_session(conn, snap, organisation, event_id, session_id)
@@ -273,7 +288,7 @@ async def conflicts(
 ) -> tuple[dict[str, Any], str | None]:
     names = ("catalog", "seats")
     await wait_for(pool, names, after)
-    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+    async with _snapshot_reader(pool) as conn:
         await _known_event(conn, organisation, event_id)
         snap = await _snapshot(conn, names)
         found = await conn.fetch(
