@@ -10,6 +10,7 @@ import redis.exceptions
 
 from registry.api.problems import to_problem
 from registry.domain.errors import SessionFull
+from registry.eventstore import ArchivedHistory
 
 POSTGRES_FIELDS = {"F": "postgres.c", "L": "3200", "R": "ProcessInterrupts", "S": "FATAL"}
 
@@ -49,3 +50,10 @@ def test_a_server_away_answers_503_with_retry_after_and_nothing_internal(error: 
 def test_domain_errors_keep_their_own_answers() -> None:
     problem = to_problem(SessionFull("a"))
     assert (problem.type.status, problem.type.slug) == (409, "session-full")
+
+
+def test_archived_history_is_410_naming_the_range() -> None:
+    """A command or read that needs positions `registry log archive` moved into files."""
+    problem = to_problem(ArchivedHistory(1, 1000, "events-1-1000.jsonl.gz", stream_id="s"))
+    assert (problem.type.slug, problem.type.status) == ("archived", 410)
+    assert "positions 1-1000" in problem.body()["detail"]

@@ -33,7 +33,7 @@ from litestar.exceptions import ClientException, HTTPException, ValidationExcept
 from projections import reads as read_models
 from registry.capacity.errors import CommandIdConflict
 from registry.domain import errors
-from registry.eventstore import CommandIdReused, StaleGateDecision
+from registry.eventstore import ArchivedHistory, CommandIdReused, StaleGateDecision
 from registry.handlers.gate_sync import GateUnavailable
 from registry.handlers.loading import UnknownEvent, UnknownParticipant
 
@@ -83,6 +83,12 @@ _TYPES: Final = (
         "Idempotency key reused",
         "The Idempotency-Key was used before with another body.",
     ),
+    ProblemType(
+        "archived",
+        410,
+        "Archived",
+        "What this needs lies in history archived out of the database (registry log archive).",
+    ),
     ProblemType("rate-limited", 429, "Rate limited", "Too many requests; retry later."),
     ProblemType("internal-error", 500, "Internal error", "An unexpected error; it was logged."),
     ProblemType("unavailable", 503, "Unavailable", "The service is not ready; retry later."),
@@ -109,6 +115,7 @@ ERROR_SLUGS: Final[Mapping[type[object], str]] = {
     UnknownEvent: "not-found",
     UnknownParticipant: "not-found",
     CommandIdReused: "idempotency-key-reused",
+    ArchivedHistory: "archived",
     CommandIdConflict: "idempotency-key-reused",
     GateUnavailable: "unavailable",
     StaleGateDecision: "unavailable",
