@@ -88,6 +88,22 @@ class Api:
         )
 
 
+async def create_test_keys(database_url: str) -> dict[str, str]:
+    """An organiser, form and auditor key for each of two organisations ("acme", "other"),
+    by "org:role": the keys every app the tests start is given."""
+    from registry.auth.keys import create_key
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        return {
+            f"{org}:{role}": await create_key(conn, role, org)
+            for org in ("acme", "other")
+            for role in ("organiser", "form", "auditor")
+        }
+    finally:
+        await conn.close()
+
+
 @asynccontextmanager
 async def running_api(
     database_url: str, redis_url: str, redis_prefix: str, **settings: Any
@@ -95,18 +111,9 @@ async def running_api(
     """The app on `database_url` with an organiser, form and auditor key for two organisations
     ("acme", "other"); `settings` override the test defaults."""
     from registry.api.app import create_app
-    from registry.auth.keys import create_key
     from registry.settings import Settings
 
-    conn = await asyncpg.connect(database_url)
-    try:
-        keys = {
-            f"{org}:{role}": await create_key(conn, role, org)
-            for org in ("acme", "other")
-            for role in ("organiser", "form", "auditor")
-        }
-    finally:
-        await conn.close()
+    keys = await create_test_keys(database_url)
     config = Settings(
         database_url=database_url,
         redis_url=redis_url,

@@ -26,11 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-import asyncpg
 import httpx
 
-from registry.auth.keys import create_key
-from tests.support.api import Api
+from tests.support.api import Api, create_test_keys
 
 READY_WITHIN_S: Final = 60.0
 
@@ -130,15 +128,7 @@ async def api_processes(
     Api whose requests go round-robin to them, with the same keys as running_api's; and the
     processes (start more with them). `server_env` overrides the processes' environment (a
     proxied database URL, say), not the Api's own URLs."""
-    conn = await asyncpg.connect(database_url)
-    try:
-        keys = {
-            f"{org}:{role}": await create_key(conn, role, org)
-            for org in ("acme", "other")
-            for role in ("organiser", "form", "auditor")
-        }
-    finally:
-        await conn.close()
+    keys = await create_test_keys(database_url)
     prefix = f"{redis_prefix}-{uuid.uuid4().hex[:8]}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
     env |= {

@@ -12,10 +12,11 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
 import httpx
 import uvicorn
 from litestar import Litestar
+
+from tests.support.api import create_test_keys
 
 
 @dataclass
@@ -44,18 +45,9 @@ async def served_api(
     database_url: str, redis_url: str, redis_prefix: str, **settings: Any
 ) -> AsyncIterator[Served]:
     from registry.api.app import create_app
-    from registry.auth.keys import create_key
     from registry.settings import Settings
 
-    conn = await asyncpg.connect(database_url)
-    try:
-        keys = {
-            f"{org}:{role}": await create_key(conn, role, org)
-            for org in ("acme", "other")
-            for role in ("organiser", "form", "auditor")
-        }
-    finally:
-        await conn.close()
+    keys = await create_test_keys(database_url)
     app = create_app(
         Settings(
             database_url=database_url,
