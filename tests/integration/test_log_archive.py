@@ -33,6 +33,8 @@ from registry.audit.chain_check import verify_chain
 from registry.audit.chainer import SealPolicy, chain_batch, load_state
 from registry.audit.import_log import import_log
 from registry.audit.log_file import open_for_reading
+from registry.audit.log_reads import log_page
+from registry.audit.replay import Replay
 from registry.capacity.memory import MemoryGate
 from registry.domain.events import ALL_EVENTS, EmailClaimed
 from registry.domain.streams import event_stream
@@ -183,6 +185,14 @@ async def test_archived_partitions_leave_the_database_and_history_still_verifies
     with pytest.raises(ArchivedHistory):
         await sign_up("p1", "o")(keeper, day.first)
     await sign_up("p1", "o")(keeper, day.second)
+    # ?as_of= and the auditors' log pages would skip the archived positions: they say so too.
+    with pytest.raises(ArchivedHistory, match="positions 1-10"):
+        await Replay(day.pool, CODEC, every=0).state(ORG, day.first, edge)
+    async with day.pool.acquire() as conn:
+        with pytest.raises(ArchivedHistory, match="positions 1-10"):
+            await log_page(conn, ORG, 1, 50)
+        later = await log_page(conn, ORG, edge + 1, 50)
+        assert later.items and later.items[0]["position"] > edge
     assert [e.position for e in await day.store.read_all(edge + 1, 1000)][: len(whole) - edge] == (
         whole[edge:]
     )

@@ -20,6 +20,7 @@ import msgspec
 
 from registry.audit.chain import GENESIS, recorded_at_text
 from registry.dbtypes import Connection
+from registry.eventstore.archived import refuse_archived_between
 from registry.eventstore.postgres import FENCE
 
 HEAD_BELOW: Final = "SELECT coalesce(max(position), 0) FROM events WHERE transaction_id < $1::xid8"
@@ -73,6 +74,8 @@ async def log_page(conn: Connection, organisation: str, start: int, limit: int) 
     fence = await conn.fetchval(FENCE)  # first: the rows are read with later snapshots
     head: int = await conn.fetchval(HEAD_BELOW, fence)
     rows = await conn.fetch(LOG_PAGE, organisation, start, limit + 1, fence)
+    # A page that starts in archived history says so instead of starting after it.
+    await refuse_archived_between(conn, start, rows[0]["position"] - 1 if rows else head)
     items = [_item(row) for row in rows[:limit]]
     more = items[-1]["position"] + 1 if len(rows) > limit else None
     return Page(head, items, more)

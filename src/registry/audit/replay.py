@@ -31,6 +31,7 @@ from registry.dbtypes import Connection
 from registry.domain.event import Event
 from registry.domain.streams import event_stream, participant_stream_prefix
 from registry.eventstore import EventCodec
+from registry.eventstore.archived import refuse_archived_between
 
 DEFAULT_EVERY: Final = 1000
 #: Rows fetched at a time while folding (the fold streams the log; it never holds all of it).
@@ -136,6 +137,8 @@ class Replay:
         )
         taken: tuple[int, int, bytes] | None = None
         async with self.pool.acquire() as conn, conn.transaction(readonly=True):
+            # Positions after the fold's start that were archived would be skipped silently.
+            await refuse_archived_between(conn, state.position + 1, position)
             snap_at = await self._snapshot_at(conn, state, streams)
             async for row in conn.cursor(FACTS, *streams, prefetch=FETCH):
                 event = self.codec.decode(row["type"], row["schema_version"], row["data"])

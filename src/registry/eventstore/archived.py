@@ -52,6 +52,15 @@ async def refuse_archived(
         raise ArchivedHistory(first, last, row["file"], stream_id=stream_id)
 
 
+async def refuse_archived_between(conn: Connection, first: int, last: int) -> None:
+    """Raise ArchivedHistory if positions `first`..`last` reach into an archived range: for
+    reads by position that would otherwise skip it without a word (`?as_of=`'s replay, the
+    auditors' log pages)."""
+    row = await conn.fetchrow(ARCHIVED_FROM, first)
+    if row is not None and row["first_position"] <= last:
+        raise ArchivedHistory(row["first_position"], row["last_position"], row["file"])
+
+
 async def streams_begin(conn: Connection, rows: Sequence[asyncpg.Record]) -> None:
     """Raise ArchivedHistory if a stream among `rows` (in position order) does not begin at
     version 1 there."""
