@@ -19,14 +19,13 @@ import asyncpg
 from bench.background import Background
 
 LAG: Final = """
-WITH reached AS (
-    SELECT coalesce(min(c.position), 0) AS position
-      FROM projection_state s
-      JOIN projection_checkpoints c ON c.name = s.name AND c.generation = s.live_generation
-)
 SELECT coalesce(extract(epoch FROM clock_timestamp() - (
-           SELECT e.recorded_at FROM events e, reached r
-            WHERE e.position > r.position ORDER BY e.position LIMIT 1)), 0)::float8
+           SELECT e.recorded_at FROM events e
+            WHERE e.position > (SELECT coalesce(min(c.position), 0)
+                                  FROM projection_state s
+                                  JOIN projection_checkpoints c
+                                    ON c.name = s.name AND c.generation = s.live_generation)
+            ORDER BY e.position LIMIT 1)), 0)::float8
 """
 
 
