@@ -4,9 +4,6 @@ the routes that need no key, and `registry keys create` end to end."""
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Sequence
 
@@ -32,6 +29,7 @@ from registry.auth.guards import (
 from registry.auth.keys import KEY_PATTERN, create_key, generate_key, lookup, revoke
 from registry.auth.principal import ROLES, Principal
 from registry.settings import Settings
+from tests.support.cli import run_cli
 
 MAX_BODY = 256
 Client = AsyncTestClient[Litestar]
@@ -293,19 +291,6 @@ async def test_a_bad_body_with_the_right_role_is_the_body_problem(
     response = await client.post("/test/programme", content=b"{nope", headers=headers)
 
     assert_problem(response, 400, "malformed-request")
-
-
-def run_cli(*args: str, database_url: str, redis_url: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
-    env |= {"REGISTRY_DATABASE_URL": database_url, "REGISTRY_REDIS_URL": redis_url}
-    return subprocess.run(
-        [sys.executable, "-m", "registry.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 async def test_cli_keys_create_prints_a_key_that_authenticates(

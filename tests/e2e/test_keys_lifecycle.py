@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
 import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator
 
@@ -20,22 +18,10 @@ from registry.api.problems import PROBLEM_MEDIA_TYPE
 from registry.auth.keys import KEY_PATTERN, create_key, hash_key
 from registry.cli_keys import LIST_COLUMNS, expiry, parse_duration
 from registry.settings import Settings
+from tests.support.cli import run_cli
 
 #: Any route needing a key; the agenda of a participant nobody has answers 404 to a valid key.
 PROBE = "/v1/events/nothing-here/participants/nobody"
-
-
-def run_cli(*args: str, database_url: str, redis_url: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
-    env |= {"REGISTRY_DATABASE_URL": database_url, "REGISTRY_REDIS_URL": redis_url}
-    return subprocess.run(
-        [sys.executable, "-m", "registry.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 @pytest.fixture

@@ -6,12 +6,8 @@ refused and write nothing."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gzip
-import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -35,6 +31,7 @@ from registry.eventstore import EventCodec
 from registry.eventstore.postgres import PostgresEventStore
 from registry.handlers import registration
 from registry.handlers.gate_sync import GateKeeper
+from tests.support.cli import run_cli_async as run_cli
 from tests.support.programme import ORG, PEOPLE, SESSIONS, ctx, set_up
 from tests.support.read_models import answered, catch_up
 from tests.support.servers import ServerUrls, create_database, drop_database, unique_name
@@ -266,16 +263,3 @@ async def test_import_refuses_a_database_that_is_not_empty(
     await export_to(fresh_database_url, path)
     with pytest.raises(ImportRefused, match="not empty"):
         await import_from(fresh_database_url, path)
-
-
-async def run_cli(*args: str, url: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
-    return await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "registry.cli", *args],
-        env=env | {"REGISTRY_DATABASE_URL": url},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )

@@ -9,10 +9,7 @@ database's own checks when called directly."""
 
 from __future__ import annotations
 
-import asyncio
 import os
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -41,6 +38,7 @@ from registry.domain.streams import event_stream
 from registry.eventstore import NO_STREAM, ArchivedHistory, EventCodec, StreamAppend
 from registry.eventstore.postgres import PostgresEventStore
 from registry.handlers.gate_sync import GateKeeper
+from tests.support.cli import run_cli_async as run_cli
 from tests.support.invariants import log_keeps_every_rule
 from tests.support.programme import ORG, set_up
 from tests.support.read_models import answered, catch_up
@@ -125,20 +123,6 @@ async def target_url(servers: ServerUrls, template_database: str) -> AsyncIterat
         yield url
     finally:
         await drop_database(servers.database_url, name)
-
-
-async def run_cli(*args: str, url: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
-    env |= {"REGISTRY_DATABASE_URL": url, "REGISTRY_REDIS_URL": "redis://unused:1/0"}
-    return await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "registry.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 async def test_archived_partitions_leave_the_database_and_history_still_verifies_and_rebuilds(

@@ -27,7 +27,7 @@ from registry.eventstore import EventCodec
 from registry.eventstore.postgres import PostgresEventStore
 from registry.handlers.gate_sync import GateKeeper
 from registry.migrations import apply_migrations, load_migrations, migrations_dir
-from tests.integration.test_log_archive import run_cli
+from tests.support.cli import run_cli_async as run_cli
 from tests.support.invariants import log_keeps_every_rule
 from tests.support.programme import set_up
 from tests.support.read_models import catch_up
