@@ -150,6 +150,47 @@ async def test_multi_stream_append_is_all_or_nothing(store: EventStore) -> None:
     ]
 
 
+async def test_a_stream_named_again_keeps_the_order_the_events_were_given_in(
+    store: EventStore,
+) -> None:
+    """Facts about several streams in the order they were decided: positions follow the list,
+    a stream named again goes on counting its versions (seat_appends.participant_appends)."""
+    await store.append([StreamAppend("account-1", NO_STREAM, [Opened(owner="ann")])])
+    result = await store.append(
+        [
+            StreamAppend("account-1", 1, [Deposited(amount=1)]),
+            StreamAppend("account-2", ANY, [Opened(owner="bob")]),
+            StreamAppend("account-1", ANY, [Deposited(amount=2), Deposited(amount=3)]),
+            StreamAppend("account-2", ANY, [Deposited(amount=4)]),
+        ],
+        command_id="interleaved-1",
+    )
+    assert result.positions == (2, 3, 4, 5, 6)
+    assert result.stream_versions == (4, 2)
+    assert [(e.stream_id, e.stream_version, e.position) for e in await store.read_all(2)] == [
+        ("account-1", 2, 2),
+        ("account-2", 1, 3),
+        ("account-1", 3, 4),
+        ("account-1", 4, 5),
+        ("account-2", 2, 6),
+    ]
+    assert [e.stream_version for e in await store.read_stream("account-1")] == [1, 2, 3, 4]
+    replay = await store.append([], command_id="interleaved-1")
+    assert replay.replayed and replay.positions == result.positions
+
+
+async def test_a_stream_named_again_may_not_carry_an_expected_version(store: EventStore) -> None:
+    with pytest.raises(InvalidAppend):
+        await store.append(
+            [
+                StreamAppend("account-1", NO_STREAM, [Opened(owner="ann")]),
+                StreamAppend("account-2", ANY, [Opened(owner="bob")]),
+                StreamAppend("account-1", 1, [Deposited(amount=1)]),
+            ]
+        )
+    assert await store.read_all() == []
+
+
 async def test_a_version_assertion_without_events_guards_the_append(store: EventStore) -> None:
     await store.append([StreamAppend("event-e1", NO_STREAM, [Opened(owner="org")])])
     ok = await store.append(

@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from registry.audit.verify_walk import Walk
 from registry.capacity.gate import DEFAULT_HOLD_TTL_MS, wall_clock_ms
 from registry.capacity.memory import MemoryGate
 from registry.domain import commands as cmd
@@ -323,3 +324,45 @@ async def test_a_participant_busy_for_too_long_is_a_503_not_a_guess(keeper: Gate
     assert [e.type for e in written] == [
         "ParticipantRegistered"
     ]  # nothing decided, nothing written
+
+
+async def test_a_cascade_is_logged_in_the_order_it_was_decided(keeper: GateKeeper) -> None:
+    """Ann leaves c: bob, who waits for c in place of his seat in d, moves up and frees d; cy,
+    who waits for d in place of her seat in a, moves up and frees a; ann, who waits for a, gets
+    it. Read in position order the log must free each seat before it is given again: facts
+    grouped by participant put ann's promotion into a before cy gave a up (over capacity)."""
+    for sid, hour in (("c", 15), ("d", 16)):
+        session = cmd.ScheduleSession(
+            id=sid,
+            title=sid.upper(),
+            capacity=1,
+            starts_at=dt.datetime(2024, 1, 11, hour, tzinfo=AMS),
+            ends_at=dt.datetime(2024, 1, 11, hour + 1, tzinfo=AMS),
+        )
+        await programme.change_programme(
+            keeper, ctx(f"s-{sid}"), "e", lambda p, s=session: rules.decide_schedule(p, s), 201
+        )
+    ann, bob, cy = [await participant(keeper, name) for name in ("ann", "bob", "cy")]
+    steps = [
+        (ann, cmd.SignUp(session_id="c")),
+        (bob, cmd.SignUp(session_id="d")),
+        (cy, cmd.SignUp(session_id="a")),
+        (bob, cmd.SignUp(session_id="c", replaces="d")),  # waits for c, keeps d meanwhile
+        (cy, cmd.SignUp(session_id="d", replaces="a")),  # waits for d, keeps a meanwhile
+        (ann, cmd.SignUp(session_id="a")),  # waits for a
+    ]
+    for n, (who, signup) in enumerate(steps):
+        await registration.sign_up(keeper, ctx(f"u{n}"), "e", who, signup)
+    answer, _ = await registration.cancel_sign_up(keeper, ctx("leave"), "e", ann, "c")
+    assert answer.body["promoted"] == [bob, cy, ann]
+
+    walk = Walk()
+    for fact in await keeper.store.read_all(1, 1000):
+        walk.step(fact)
+    assert walk.findings == []
+    seating = await keeper.gate.seating(event_key("acme", "e"))
+    assert {sid: list(s.seated) for sid, s in seating.sessions.items()} == {
+        "a": [ann],
+        "c": [bob],
+        "d": [cy],
+    }

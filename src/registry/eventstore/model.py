@@ -39,6 +39,11 @@ class StreamAppend(msgspec.Struct, frozen=True):
     `expected_version` is an exact version (`NO_STREAM`, 0: the stream must not exist) or `ANY`.
     An append with no events only asserts the version: it fails if the stream moved, writes nothing
     to that stream, and holds the stream still until the append commits.
+
+    Events take positions in the order the appends list them. A stream may be named again later in
+    the same list with `ANY`: its events there follow its earlier ones (versions go on counting)
+    and come after the other streams' events between them, so facts about several streams keep
+    the order they were decided in (a seat freed in one stream before it is given in another).
     """
 
     stream_id: str
@@ -65,7 +70,7 @@ class AppendResult(msgspec.Struct, frozen=True, kw_only=True):
     positions: tuple[int, ...]
     #: The position of the last event written, or the log's head when the append wrote nothing.
     position: int
-    #: Each stream's version after the append, in the order the streams were given.
+    #: Each stream's version after the append, in the order the streams were first named.
     stream_versions: tuple[int, ...]
     #: True when this is the stored result of an earlier append with the same command id.
     replayed: bool = False

@@ -69,15 +69,23 @@ def prepare(
     streams: list[str] = []
     expected: list[int | None] = []
     events: list[PreparedEvent] = []
-    for index, append in enumerate(appends):
+    indexes: dict[str, int] = {}
+    for append in appends:
         if not STREAM_ID.fullmatch(append.stream_id):
             raise InvalidStreamId(append.stream_id)
-        if append.stream_id in streams:
-            raise InvalidAppend(f"stream {append.stream_id!r} appears twice in one append")
         if append.expected_version is not None and append.expected_version < 0:
             raise InvalidAppend(f"expected version {append.expected_version} is negative")
-        streams.append(append.stream_id)
-        expected.append(append.expected_version)
+        index = indexes.get(append.stream_id)
+        if index is None:
+            index = indexes[append.stream_id] = len(streams)
+            streams.append(append.stream_id)
+            expected.append(append.expected_version)
+        elif append.expected_version is not None:
+            # A stream named again continues where its earlier entry left off (StreamAppend):
+            # only its first entry says what version it must be at.
+            raise InvalidAppend(
+                f"stream {append.stream_id!r} appears again with an expected version"
+            )
         for event in append.events:
             data = codec.encode(event)
             if len(data) > MAX_EVENT_BYTES:

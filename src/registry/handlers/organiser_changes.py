@@ -23,13 +23,13 @@ from registry.domain.events import SeatsOverlapped, seat_event
 from registry.domain.programme import Programme, evolve
 from registry.domain.programme_changes import Outcome
 from registry.domain.seating import Seating
-from registry.domain.streams import event_key, event_stream, participant_stream
-from registry.eventstore import ANY, AppendResult, StreamAppend, WrongExpectedVersion
+from registry.domain.streams import event_key, event_stream
+from registry.eventstore import AppendResult, StreamAppend, WrongExpectedVersion
 from registry.handlers.answers import encode_answer
 from registry.handlers.context import Answer, CommandContext
 from registry.handlers.gate_sync import GateKeeper, fold_seating, registration_state
 from registry.handlers.loading import load_programme
-from registry.handlers.seat_appends import fill_quietly
+from registry.handlers.seat_appends import fill_quietly, participant_appends
 
 ATTEMPTS = 3
 Decide = Callable[[Programme, Seating], Outcome]
@@ -86,16 +86,10 @@ async def _fenced(
 def _appends(
     organisation: str, event_id: str, version: int, outcome: Outcome
 ) -> list[StreamAppend]:
-    by_participant: dict[str, list[Event]] = {}
-    for change in outcome.changes:
-        by_participant.setdefault(change.participant_id, []).append(seat_event(change))
-    for participant_id, session_ids in outcome.overlaps.items():
-        by_participant.setdefault(participant_id, []).append(
-            SeatsOverlapped(participant_id=participant_id, session_ids=session_ids)
-        )
-    appends = [StreamAppend(event_stream(organisation, event_id), version, outcome.events)]
-    appends += [
-        StreamAppend(participant_stream(organisation, event_id, pid), ANY, events)
-        for pid, events in by_participant.items()
+    facts: list[tuple[str, Event]] = [(c.participant_id, seat_event(c)) for c in outcome.changes]
+    facts += [
+        (pid, SeatsOverlapped(participant_id=pid, session_ids=session_ids))
+        for pid, session_ids in outcome.overlaps.items()
     ]
-    return appends
+    appends = [StreamAppend(event_stream(organisation, event_id), version, outcome.events)]
+    return appends + participant_appends(organisation, event_id, facts)

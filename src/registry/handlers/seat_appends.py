@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import uuid
+from collections.abc import Iterable
 from typing import Final, NamedTuple
 
 import structlog
@@ -51,15 +52,9 @@ async def append_decision(
     """Append the facts of one decision (plus `extra` events per participant) and confirm its
     hold; on a failed append, undo the hold or rebuild the gate, then re-raise."""
     key = event_key(organisation, event_id)
-    by_participant: dict[str, list[Event]] = {}
-    for change in decision:
-        by_participant.setdefault(change.participant_id, []).append(seat_event(change))
-    for participant_id, events in (extra or {}).items():
-        by_participant.setdefault(participant_id, []).extend(events)
-    appends = [
-        StreamAppend(participant_stream(organisation, event_id, pid), ANY, events)
-        for pid, events in by_participant.items()
-    ]
+    facts: list[tuple[str, Event]] = [(c.participant_id, seat_event(c)) for c in decision]
+    facts += [(pid, event) for pid, events in (extra or {}).items() for event in events]
+    appends = participant_appends(organisation, event_id, facts)
     try:
         result = await keeper.store.append(
             appends,
@@ -88,6 +83,30 @@ async def append_decision(
         await keeper.rebuild_quietly(organisation, event_id)
         raise
     return Appended(result, await keeper.gate.confirm(key, command_id) == "fill")
+
+
+def participant_appends(
+    organisation: str, event_id: str, facts: Iterable[tuple[str, Event]]
+) -> list[StreamAppend]:
+    """(participant, fact) pairs as appends to the participants' streams, in the order given.
+
+    The order is the decision's: a cascade may free a seat in one session (someone promoted
+    elsewhere gives theirs up) before it gives that seat to the next in the queue, and the log,
+    read in position order, must show the freeing first. Facts are therefore never grouped by
+    participant across others' facts: a participant met again gets another append of their
+    stream (StreamAppend: a stream named again follows on). Grouping them did reorder such a
+    cascade, so that `registry verify` found a promotion over capacity (tests/integration/
+    test_projector_processes.py, about 1 run in 3 with two API processes)."""
+    runs: list[tuple[str, list[Event]]] = []
+    for participant_id, fact in facts:
+        if runs and runs[-1][0] == participant_id:
+            runs[-1][1].append(fact)
+        else:
+            runs.append((participant_id, [fact]))
+    return [
+        StreamAppend(participant_stream(organisation, event_id, pid), ANY, events)
+        for pid, events in runs
+    ]
 
 
 class Appended(NamedTuple):
