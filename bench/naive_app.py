@@ -61,7 +61,14 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
     global _pool
     size = int(os.environ.get("BENCH_NAIVE_POOL", "10"))
     # Opened in full at start, like a warmed-up service: the run measures locking, not connects.
-    _pool = await asyncpg.create_pool(os.environ["BENCH_NAIVE_DSN"], min_size=size, max_size=size)
+    # The planner settings registry's connections run with (registry.dbroles.PLANNER_SETTINGS):
+    # its tables start empty too, and the same stack means the same cached plans.
+    _pool = await asyncpg.create_pool(
+        os.environ["BENCH_NAIVE_DSN"],
+        min_size=size,
+        max_size=size,
+        server_settings={"enable_seqscan": "off"},
+    )
     try:
         yield
     finally:

@@ -1,0 +1,60 @@
+"""Service connections keep index plans for the log's reads even when the log was empty at the
+time the connection cached its plan (registry.dbroles.PLANNER_SETTINGS).
+
+A prepared statement's generic plan is cached from its sixth run on and kept until the table is
+analyzed; built on an empty table it would be a sequential scan, and every later call would scan
+the whole log.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+
+from registry import dbroles
+from registry.eventstore.postgres import READ_STREAM
+
+RUNS_BEFORE_GENERIC = 6  # PostgreSQL plans the first five runs for their parameters
+
+
+async def _cached_plan(conn: asyncpg.Connection) -> str:
+    await conn.execute(f"PREPARE read_stream (text, bigint, bigint) AS {READ_STREAM}")
+    for _ in range(RUNS_BEFORE_GENERIC):
+        await conn.fetch("EXECUTE read_stream ('participant-o:e:p', 1, NULL)")
+    rows = await conn.fetch("EXPLAIN EXECUTE read_stream ('participant-o:e:p', 1, NULL)")
+    return "\n".join(row[0] for row in rows)
+
+
+async def test_a_service_connection_caches_an_index_plan_on_an_empty_log(
+    fresh_database_url: str,
+) -> None:
+    conn = await dbroles.connect(fresh_database_url)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM events") == 0
+        plan = await _cached_plan(conn)
+    finally:
+        await conn.close()
+    assert "$1" in plan, f"not the generic plan:\n{plan}"
+    assert "Index" in plan and "Seq Scan" not in plan, plan
+
+
+@pytest.mark.parametrize("pooled", [False, True])
+async def test_the_setting_survives_the_pools_reset(fresh_database_url: str, pooled: bool) -> None:
+    """Startup parameters, not SET: RESET ALL on release brings them back, never drops them."""
+    if pooled:
+        pool = await dbroles.create_pool(fresh_database_url, min_size=1, max_size=1)
+        try:
+            async with pool.acquire() as conn:
+                await conn.execute("SET enable_seqscan = on")
+            async with pool.acquire() as conn:
+                setting = await conn.fetchval("SHOW enable_seqscan")
+        finally:
+            await pool.close()
+    else:
+        conn = await dbroles.connect(fresh_database_url)
+        try:
+            await conn.execute("RESET ALL")
+            setting = await conn.fetchval("SHOW enable_seqscan")
+        finally:
+            await conn.close()
+    assert setting == "off"
