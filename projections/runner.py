@@ -7,7 +7,8 @@
 - **Batching.** Up to `batch_size` events per transaction: under load the runner falls behind by
   a batch at most, and each batch costs a few statements (the projections reduce a batch to its
   net effect first).
-- **Waking.** NOTIFY on the log's channel wakes every projection; `poll_interval_s` is the
+- **Waking.** NOTIFY on the log's channel wakes every projection, which then lingers a moment
+  (`LINGER_S`) so that one round serves the commits close behind; `poll_interval_s` is the
   fallback when a notification is lost (the listener reconnects and wakes after a drop).
 - **Leadership.** One leader per projection: a session advisory lock, held on one connection of
   the projector's own. A stand-by tries every `lead_retry_s`; when the leader's connection dies,
@@ -28,7 +29,7 @@ import structlog
 from projections import checkpoints
 from projections.base import Projection
 from registry.dbtypes import Connection
-from registry.eventstore import EventStore
+from registry.eventstore import EventStore, clean_release
 from registry.eventstore.listener import NotificationListener
 from registry.eventstore.postgres import CHANNEL
 
@@ -37,6 +38,12 @@ log = structlog.get_logger(__name__)
 BATCH_SIZE: Final = 500
 POLL_INTERVAL_S: Final = 1.0
 LEAD_RETRY_S: Final = 1.0
+#: How long a woken runner waits before it reads. Every commit wakes every runner, and each
+#: round costs about ten statements whatever it applies: at a few hundred commits a second
+#: (sign-ups from a handful of clients) that was twice the CPU of the sign-ups themselves
+#: (bench/README.md, 2026-12-06). A few milliseconds gather those commits into one round; a read
+#: with `?after=` waits that much longer at most.
+LINGER_S: Final = 0.01
 
 
 async def apply_batch(
@@ -46,18 +53,25 @@ async def apply_batch(
     a batch that lost a race with another runner or a swap counts 0 and is read again)."""
     async with pool.acquire() as conn:
         before = await checkpoints.live(conn, projection.name)
+        clean_release.mark_clean(conn)  # one SELECT: nothing for the pool to reset
     events = await store.read_all(before.position + 1, batch_size)
     if not events:
         return 0
-    async with pool.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow(checkpoints.LOCK_LIVE, projection.name)
-        if row is None or (row["generation"], row["position"]) != before[:2]:
-            return 0
-        await projection.apply(conn, before.generation, events)
-        last = events[-1]
-        await conn.execute(
-            checkpoints.ADVANCE, projection.name, before.generation, last.position, last.recorded_at
-        )
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            row = await conn.fetchrow(checkpoints.LOCK_LIVE, projection.name)
+            if row is None or (row["generation"], row["position"]) != before[:2]:
+                return 0
+            await projection.apply(conn, before.generation, events)
+            last = events[-1]
+            await conn.execute(
+                checkpoints.ADVANCE,
+                projection.name,
+                before.generation,
+                last.position,
+                last.recorded_at,
+            )
+        clean_release.mark_clean(conn)  # committed: the transaction left no session state
     return len(events)
 
 
@@ -74,8 +88,10 @@ class Projector:
         batch_size: int = BATCH_SIZE,
         poll_interval_s: float = POLL_INTERVAL_S,
         lead_retry_s: float = LEAD_RETRY_S,
+        linger_s: float = LINGER_S,
     ) -> None:
         self._pool = pool
+        self._linger_s = linger_s
         self._store = store
         self._projections = list(projections)
         self._connect = connect
@@ -165,11 +181,17 @@ class Projector:
                 )
                 await asyncio.sleep(self._poll_interval_s)
                 continue
-            if applied:
-                continue
+            if applied >= self._batch_size:
+                continue  # behind: read on at once
+            # Caught up (a part batch), or lost a race: wait for the next commit. Reading again
+            # at once would mostly find nothing, at a few statements a time; a commit that came
+            # meanwhile has set `wake` already.
             with contextlib.suppress(TimeoutError):
                 # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
                 # cancellation that arrives as the awaited event is set, and the projector
                 # then never stops (https://github.com/python/cpython/issues/86296).
                 async with asyncio.timeout(self._poll_interval_s):
                     await wake.wait()
+                    # Woken by a commit: let the commits of the next moment come along too, one
+                    # batch for them all (LINGER_S).
+                    await asyncio.sleep(self._linger_s)

@@ -224,3 +224,52 @@ async def test_a_rebuild_that_died_leaves_nothing_the_next_one_keeps(
         )
     assert left == 0 and [r["generation"] for r in checkpoints_left] == [2]
     assert await answered(fresh_pool, ORG, "crashy") == before
+
+
+class Batches(Recording):
+    """Remembers each batch it was given, as a list of positions."""
+
+    name = "batches"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[list[int]] = []
+
+    async def apply(
+        self, conn: Connection, generation: int, events: Sequence[RecordedEvent]
+    ) -> None:
+        self.batches.append([e.position for e in events])
+
+
+async def test_commits_close_behind_each_other_are_applied_in_one_round(
+    fresh_pool: asyncpg.Pool, fresh_database_url: str, store: PostgresEventStore
+) -> None:
+    """A woken runner lingers (runner.LINGER_S) before it reads: the commits that come in that
+    moment go in its batch, rather than one round of statements each."""
+
+    def connect() -> asyncpg.Connection:
+        return asyncpg.connect(fresh_database_url)  # type: ignore[return-value]
+
+    batches = Batches()
+    projector = Projector(fresh_pool, store, [batches], connect, lead_retry_s=0.05, linger_s=1.0)
+    run = asyncio.create_task(projector.run())
+    try:
+        for _ in range(100):
+            if projector.leading:
+                break
+            await asyncio.sleep(0.05)
+        assert projector.leading == {"batches"}
+        for n in range(5):  # five commits, each with its notification, well inside the linger
+            await store.append(
+                [StreamAppend(f"participant-acme:e:p{n}", NO_STREAM, [registered("x")])]
+            )
+        async with fresh_pool.acquire() as conn:
+            for _ in range(100):
+                if (await checkpoints.live(conn, "batches")).position >= 5:
+                    break
+                await asyncio.sleep(0.05)
+    finally:
+        run.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await run
+    assert batches.batches == [[1, 2, 3, 4, 5]]

@@ -49,6 +49,10 @@ SEAL_EVERY: Final = 10_000
 SEAL_INTERVAL_S: Final = 60.0
 POLL_INTERVAL_S: Final = 1.0
 HELD_BACK_POLL_S: Final = 0.02
+#: How long a woken chainer waits before it reads, so that one round hashes the commits close
+#: behind each other (projections/runner.py, LINGER_S, says why). Longer than the projector's:
+#: nobody waits for a link (auditors check the chain later, seals come every minute at most).
+LINGER_S: Final = 0.05
 LEAD_RETRY_S: Final = 1.0
 
 TRY_LEAD: Final = "SELECT pg_try_advisory_lock($1)"
@@ -170,8 +174,10 @@ class Chainer:
         poll_interval_s: float = POLL_INTERVAL_S,
         held_back_poll_s: float = HELD_BACK_POLL_S,
         lead_retry_s: float = LEAD_RETRY_S,
+        linger_s: float = LINGER_S,
     ) -> None:
         self._connect = connect
+        self._linger_s = linger_s
         self._batch_size = batch_size
         self._seals = seals or SealPolicy()
         self._poll_interval_s = poll_interval_s
@@ -239,3 +245,4 @@ class Chainer:
                 # asyncio.timeout, not wait_for (see projections/runner.py).
                 async with asyncio.timeout(timeout):
                     await self._wake.wait()
+                    await asyncio.sleep(self._linger_s)  # as the projector (runner.LINGER_S)

@@ -291,6 +291,7 @@ class PostgresEventStore:
             rows = await conn.fetch(READ_ALL, from_position, limit, fence)
             if not rows or rows[0]["position"] > max(from_position, 1):
                 await refuse_archived(conn, ARCHIVED_FROM, from_position)
+            clean_release.mark_clean(conn)  # reads only: nothing for the pool to reset
         return [self._recorded(row) for row in rows]
 
     async def head(self) -> int:
@@ -349,6 +350,7 @@ class PostgresEventStore:
     async def _held_back(self, position: int) -> bool:
         async with self._pool.acquire() as conn:
             held: bool = await conn.fetchval(HELD_BACK, position)
+            clean_release.mark_clean(conn)
         return held
 
     async def _retrying(self, fn: Any, *args: Any) -> Any:
