@@ -3,6 +3,7 @@ does not have (registry.handlers.loading)."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import uuid
@@ -91,3 +92,29 @@ async def test_a_fold_the_log_does_not_have_is_folded_anew() -> None:
     assert store.reads == [version, 1]  # the check, then the whole stream
     folds[stream] = loading._Folded(ghost, version + 5, uuid.uuid4())  # past the log's end
     assert await loading.load_programme(store, "acme", "day") == (real, version)
+
+
+class YieldingStore(CountingStore):
+    """Gives the event loop a turn before each read, as a database round trip does."""
+
+    async def read_stream(self, stream_id: str, *args: Any, **kw: Any) -> list[RecordedEvent]:
+        await asyncio.sleep(0)
+        return await super().read_stream(stream_id, *args, **kw)
+
+
+async def test_a_crowd_meeting_a_cold_cache_folds_the_whole_stream_once() -> None:
+    store = YieldingStore()
+    keeper = GateKeeper(store, MemoryGate())
+    create = cmd.CreateEvent(
+        id="day", title="Day", timezone="Europe/Amsterdam", date=dt.date(2024, 1, 11)
+    )
+    await programme.create_event(keeper, ctx("create"), create)
+    for hour in range(9, 17):
+        await schedule(keeper, f"s{hour}", hour)
+    del loading._FOLDED[store]  # as a process that has not loaded this programme yet
+    store.reads.clear()
+    loaded = await asyncio.gather(
+        *(loading.load_programme(store, "acme", "day") for _ in range(20))
+    )
+    assert store.reads.count(1) == 1, store.reads  # one whole fold; the rest read on from it
+    assert all(each == loaded[0] for each in loaded)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import reduce
@@ -48,6 +49,13 @@ _FOLDED: WeakKeyDictionary[EventStore, OrderedDict[str, _Folded]] = WeakKeyDicti
 FOLDED_PER_STORE: Final = 256
 
 
+#: One whole fold at a time per store. A process that has not folded a programme yet and meets
+#: a crowd (64 registrations at once for an event of 10,000 sessions, bench/growth.py) folded the
+#: whole stream once per request: 64 x ~250 ms of CPU in one event loop, answers past the 10 s
+#: deadline and 225 MB in that worker. Now the first folds it and the others read on from there.
+_WHOLE_FOLDS: WeakKeyDictionary[EventStore, asyncio.Lock] = WeakKeyDictionary()
+
+
 async def load_programme(
     store: EventStore, organisation: str, event_id: str
 ) -> tuple[Programme, int]:
@@ -58,6 +66,16 @@ async def load_programme(
     back, an organiser's change in a gate fence that failed), the stream is folded anew."""
     stream = event_stream(organisation, event_id)
     folds = _FOLDED.setdefault(store, OrderedDict())
+    if stream not in folds:
+        async with _WHOLE_FOLDS.setdefault(store, asyncio.Lock()):
+            if stream not in folds:
+                return await _fold(store, folds, stream, event_id)
+    return await _fold(store, folds, stream, event_id)
+
+
+async def _fold(
+    store: EventStore, folds: OrderedDict[str, _Folded], stream: str, event_id: str
+) -> tuple[Programme, int]:
     cached = folds.get(stream)
     programme: Programme | None = None
     if cached is not None:
