@@ -19,6 +19,7 @@ from litestar.datastructures import State
 
 from projections import PROJECTIONS
 from projections.runner import Projector
+from projections.shared_reads import SharedOccupancy
 from registry import dbroles
 from registry.audit.chainer import Chainer
 from registry.capacity import connect
@@ -48,6 +49,8 @@ class Resources:
     keeper: GateKeeper
     #: Whether the gates were built since start (a readiness check).
     upkeep: upkeep.Upkeep
+    #: Occupancy answers shared for a moment among this process's readers.
+    occupancy: SharedOccupancy
 
 
 @asynccontextmanager
@@ -109,7 +112,14 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         dispatcher = Dispatcher(pool, DispatchSettings.from_settings(settings))
         webhooks = asyncio.create_task(dispatcher.run(), name="webhook-dispatcher")
         stack.push_async_callback(_cancel, webhooks)
-        yield Resources(settings=settings, pool=pool, redis=redis, keeper=keeper, upkeep=status)
+        yield Resources(
+            settings=settings,
+            pool=pool,
+            redis=redis,
+            keeper=keeper,
+            upkeep=status,
+            occupancy=SharedOccupancy(pool),
+        )
 
 
 def resources_lifespan(

@@ -88,7 +88,8 @@ async def event_occupancy(
     if as_of is not None:
         org = principal.organisation
         return Response(await replayed.occupancy(resources, org, event, as_of, after))
-    return Response(await rm.occupancy(resources.pool, principal.organisation, event, after))
+    # Shared for a moment among this process's readers (projections/shared_reads.py).
+    return Response(await resources.occupancy.occupancy(principal.organisation, event, after))
 
 
 @get("/events/{event:str}/rooms/occupancy", guards=[reader], tags=["reads"])
