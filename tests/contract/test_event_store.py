@@ -150,6 +150,17 @@ async def test_multi_stream_append_is_all_or_nothing(store: EventStore) -> None:
     ]
 
 
+async def test_stream_types_are_a_streams_types_in_version_order(store: EventStore) -> None:
+    await store.append([StreamAppend("account-1", NO_STREAM, [Opened(owner="ann")])])
+    await store.append([StreamAppend("account-2", NO_STREAM, [Opened(owner="bob")])])
+    await store.append([StreamAppend("account-1", ANY, [Deposited(amount=1), Noted(text="x")])])
+    assert await store.stream_types("account-1") == ["test.Opened", "test.Deposited", "test.Noted"]
+    assert await store.stream_types("account-1") == [
+        e.type for e in await store.read_stream("account-1")
+    ]
+    assert await store.stream_types("account-404") == []
+
+
 async def test_a_stream_named_again_keeps_the_order_the_events_were_given_in(
     store: EventStore,
 ) -> None:

@@ -165,6 +165,8 @@ async def test_archived_partitions_leave_the_database_and_history_still_verifies
         await day.store.read_all(1, 100)
     with pytest.raises(ArchivedHistory, match="begins there"):
         await day.store.read_stream(event_stream(ORG, day.first))
+    with pytest.raises(ArchivedHistory, match="begins there"):
+        await day.store.stream_types(event_stream(ORG, day.first))
     keeper = GateKeeper(day.store, MemoryGate())
     with pytest.raises(ArchivedHistory):
         await sign_up("p1", "o")(keeper, day.first)

@@ -124,6 +124,9 @@ class MemoryEventStore:
         events = self._streams.get(stream_id, [])[max(from_version, 1) - 1 :]
         return list(events if limit is None else events[:limit])
 
+    async def stream_types(self, stream_id: str) -> list[str]:
+        return [e.type for e in self._streams.get(stream_id, [])]
+
     async def read_all(self, from_position: int = 1, limit: int = 1000) -> list[RecordedEvent]:
         start = max(from_position, 1) - 1
         return self._log[start : start + limit]

@@ -80,6 +80,12 @@ SELECT {_COLUMNS}
  ORDER BY stream_version
  LIMIT $3
 """
+STREAM_TYPES: Final = """
+SELECT position, stream_version, type
+  FROM events
+ WHERE stream_id = $1
+ ORDER BY stream_version
+"""
 READ_PREFIX: Final = f"""
 SELECT {_COLUMNS}
   FROM events
@@ -284,6 +290,18 @@ class PostgresEventStore:
                 first = rows[0]["position"]
                 await refuse_archived(conn, ARCHIVED_BEFORE, first, stream_id=stream_id)
         return [self._recorded(row) for row in rows]
+
+    async def stream_types(self, stream_id: str) -> list[str]:
+        async with self._reader() as conn:
+            rows = await conn.fetch(STREAM_TYPES, stream_id)
+            # As read_stream: a stream whose history was archived is named, never taken for
+            # one that does not exist (or that starts later).
+            if not rows:
+                await refuse_archived(conn, ARCHIVED_STREAM, 1, stream_id, stream_id=stream_id)
+            elif rows[0]["stream_version"] > 1:
+                first = rows[0]["position"]
+                await refuse_archived(conn, ARCHIVED_BEFORE, first, stream_id=stream_id)
+        return [row["type"] for row in rows]
 
     async def read_all(self, from_position: int = 1, limit: int = 1000) -> list[RecordedEvent]:
         async with self._pool.acquire() as conn:

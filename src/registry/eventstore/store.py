@@ -58,6 +58,12 @@ class EventStore(Protocol):
         """One stream's events from `from_version` on, in version order."""
         ...
 
+    async def stream_types(self, stream_id: str) -> list[str]:
+        """The types of one stream's events, in version order, without their data or metadata:
+        what a check of a stream's state needs (a participant registered and not cancelled),
+        at a fraction of `read_stream`'s cost on the sign-up path (bench/README.md)."""
+        ...
+
     async def read_all(self, from_position: int = 1, limit: int = 1000) -> list[RecordedEvent]:
         """Events from `from_position` on, in global order, never past an event that may still
         commit with a smaller position (the fence)."""

@@ -12,6 +12,7 @@ from weakref import WeakKeyDictionary
 
 from registry.domain import participant as participant_model
 from registry.domain import programme as programme_model
+from registry.domain.events import ParticipantRegistered, RegistrationCancelled
 from registry.domain.participant import Participant
 from registry.domain.programme import Programme
 from registry.domain.streams import event_stream, participant_stream
@@ -95,6 +96,20 @@ async def _fold(
     if len(folds) > FOLDED_PER_STORE:
         folds.popitem(last=False)
     return programme, last.stream_version
+
+
+async def ensure_participant(
+    store: EventStore, organisation: str, event_id: str, participant_id: str
+) -> None:
+    """Raise UnknownParticipant unless the participant is registered and not cancelled, as
+    `load_participant` would, from the types of their facts alone: the sign-up path needs no
+    more, and reading and decoding the whole stream was a fifth of a sign-up's cost
+    (bench/README.md, 2026-12-06). The same rule as `participant.evolve`: the last
+    registration counts, and a cancellation after it."""
+    types = await store.stream_types(participant_stream(organisation, event_id, participant_id))
+    registered = [i for i, kind in enumerate(types) if kind == ParticipantRegistered.type_name]
+    if not registered or RegistrationCancelled.type_name in types[registered[-1] :]:
+        raise UnknownParticipant(participant_id)
 
 
 async def load_participant(

@@ -1,8 +1,9 @@
 """Form backends' commands: participants, sign-ups, cancellations, whole forms.
 
-The hot path (sign-up): read the participant's stream (404 if unknown), one gate decision (one
-Redis round trip), one append of the decision's facts to every participant stream it touches,
-fenced on the gate's epoch, then the hold is confirmed. A failed append releases the hold.
+The hot path (sign-up): the types of the participant's facts (404 if unknown or cancelled), one
+gate decision (one Redis round trip), one append of the decision's facts to every participant
+stream it touches, fenced on the gate's epoch, then the hold is confirmed. A failed append
+releases the hold.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from registry.eventstore import (
 from registry.handlers.answers import encode_answer
 from registry.handlers.context import Answer, CommandContext
 from registry.handlers.gate_sync import GateKeeper
-from registry.handlers.loading import load_participant, load_programme
+from registry.handlers.loading import ensure_participant, load_programme
 from registry.handlers.seat_appends import append_decision, fill_quietly
 
 #: Decisions made by a gate that was rebuilt before their append are decided again, this often.
@@ -181,7 +182,7 @@ async def sign_up(
     participant_id: str,
     command: cmd.SignUp,
 ) -> tuple[Answer, AppendResult]:
-    await load_participant(keeper.store, ctx.organisation, event_id, participant_id)
+    await ensure_participant(keeper.store, ctx.organisation, event_id, participant_id)
     return await _decide_and_append(
         keeper,
         ctx,
@@ -196,7 +197,7 @@ async def sign_up(
 async def cancel_sign_up(
     keeper: GateKeeper, ctx: CommandContext, event_id: str, participant_id: str, session_id: str
 ) -> tuple[Answer, AppendResult]:
-    await load_participant(keeper.store, ctx.organisation, event_id, participant_id)
+    await ensure_participant(keeper.store, ctx.organisation, event_id, participant_id)
     return await _decide_and_append(
         keeper,
         ctx,
@@ -209,7 +210,7 @@ async def cancel_sign_up(
 async def cancel_registration(
     keeper: GateKeeper, ctx: CommandContext, event_id: str, participant_id: str
 ) -> tuple[Answer, AppendResult]:
-    await load_participant(keeper.store, ctx.organisation, event_id, participant_id)
+    await ensure_participant(keeper.store, ctx.organisation, event_id, participant_id)
     return await _decide_and_append(
         keeper,
         ctx,
