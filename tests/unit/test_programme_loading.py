@@ -52,13 +52,19 @@ async def schedule(keeper: GateKeeper, sid: str, hour: int) -> None:
     )
 
 
-async def test_a_second_load_reads_from_the_last_fold_and_equals_a_full_fold() -> None:
-    store = CountingStore()
+async def day(store: MemoryEventStore) -> GateKeeper:
+    """A keeper on `store` with the event "day" created."""
     keeper = GateKeeper(store, MemoryGate())
     create = cmd.CreateEvent(
         id="day", title="Day", timezone="Europe/Amsterdam", date=dt.date(2024, 1, 11)
     )
     await programme.create_event(keeper, ctx("create"), create)
+    return keeper
+
+
+async def test_a_second_load_reads_from_the_last_fold_and_equals_a_full_fold() -> None:
+    store = CountingStore()
+    keeper = await day(store)
     await schedule(keeper, "a", 10)
     _, version = await loading.load_programme(store, "acme", "day")
     await schedule(keeper, "b", 11)  # loads the programme too (and the gate's rebuild after it)
@@ -75,11 +81,7 @@ async def test_a_fold_the_log_does_not_have_is_folded_anew() -> None:
     """As after an organiser's change that read its own append inside a gate fence whose
     transaction then rolled back: the cached fact at that version is not the log's."""
     store = CountingStore()
-    keeper = GateKeeper(store, MemoryGate())
-    create = cmd.CreateEvent(
-        id="day", title="Day", timezone="Europe/Amsterdam", date=dt.date(2024, 1, 11)
-    )
-    await programme.create_event(keeper, ctx("create"), create)
+    keeper = await day(store)
     await schedule(keeper, "a", 10)
     real, version = await loading.load_programme(store, "acme", "day")
     stream = event_stream("acme", "day")
@@ -104,11 +106,7 @@ class YieldingStore(CountingStore):
 
 async def test_a_crowd_meeting_a_cold_cache_folds_the_whole_stream_once() -> None:
     store = YieldingStore()
-    keeper = GateKeeper(store, MemoryGate())
-    create = cmd.CreateEvent(
-        id="day", title="Day", timezone="Europe/Amsterdam", date=dt.date(2024, 1, 11)
-    )
-    await programme.create_event(keeper, ctx("create"), create)
+    keeper = await day(store)
     for hour in range(9, 17):
         await schedule(keeper, f"s{hour}", hour)
     del loading._FOLDED[store]  # as a process that has not loaded this programme yet
