@@ -30,6 +30,8 @@ class Request:
     method: str
     path: str
     body: str = ""
+    #: Sent as `Idempotency-Key` when not empty (API.md: what a form backend that retries sends).
+    key: str = ""
 
 
 @dataclass
@@ -79,7 +81,7 @@ def run(
     threads = max(1, min(THREADS, connections))
     with tempfile.TemporaryDirectory(prefix="bench-wrk-") as folder:
         listing = Path(folder) / "requests.tsv"
-        listing.write_text("".join(f"{r.method}\t{r.path}\t{r.body}\n" for r in requests))
+        listing.write_text("".join(f"{r.method}\t{r.path}\t{r.body}\t{r.key}\n" for r in requests))
         out = Path(folder) / "answers"
         header_args = [arg for h in headers for arg in ("-H", h)]
         cmd = [

@@ -49,7 +49,9 @@ from bench.signup_checks import check_log, check_naive
 from bench.signup_plans import Plan, broad_crowd, flash_crowd
 
 
-def run_all(ctx: Context, plans: list[Plan], reads: float) -> dict[str, dict[str, Measured]]:
+def run_all(
+    ctx: Context, plans: list[Plan], reads: float, keyed: bool = False
+) -> dict[str, dict[str, Measured]]:
     """Each crowd goes to the three servers in turn: a change in the machine's other load then
     hits them alike. Reads (if any) go alongside registry's broad crowd."""
     results: dict[str, dict[str, Measured]] = {d: {} for d in DESIGNS}
@@ -64,7 +66,8 @@ def run_all(ctx: Context, plans: list[Plan], reads: float) -> dict[str, dict[str
                 alongside = None
                 if ours and reads and plan.event == "broad":
                     alongside = Reads(f"/v1/events/{plan.event}/occupancy", reads)
-                measured = ctx.measure(server, plan.sign_ups(), lag=ours, reads=alongside)
+                requests = plan.sign_ups(keyed)
+                measured = ctx.measure(server, requests, lag=ours, reads=alongside)
                 results[design][plan.name] = measured
                 measured.show(design)
     return results
@@ -74,7 +77,7 @@ async def bench(args: argparse.Namespace) -> None:
     plans = [flash_crowd(), broad_crowd(args.participants, sessions=args.sessions)]
     stores = rig.prepared(args.dsn, args.redis_url, plans, args.connections, args.time_limit)
     async with stores as (ctx, conn):
-        results = run_all(ctx, plans, args.reads)
+        results = run_all(ctx, plans, args.reads, args.idempotency_keys)
         for plan in plans:
             await report(conn, plan, {d: results[d][plan.name] for d in DESIGNS})
 
@@ -101,6 +104,11 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64, help="requests in flight")
     parser.add_argument("--time-limit", type=int, default=120, help="seconds per scenario")
     parser.add_argument("--reads", type=float, default=0, help="occupancy reads/s alongside")
+    parser.add_argument(
+        "--idempotency-keys",
+        action="store_true",
+        help="each sign-up with an Idempotency-Key of its own (the baselines ignore it)",
+    )
     parser.add_argument("--dsn", help="PostgreSQL server URL (a scratch database is made on it)")
     parser.add_argument("--redis-url", help="Redis URL (keys under a prefix of this run's)")
     args = parser.parse_args()

@@ -47,12 +47,15 @@ class Plan:
             for p in self.participants
         ]
 
-    def sign_ups(self) -> list[Request]:
+    def sign_ups(self, keyed: bool = False) -> list[Request]:
+        """With `keyed`, each with an Idempotency-Key of its own, as a form backend that retries
+        safely sends them (registry then looks the key up before it decides)."""
         return [
             Request(
                 "POST",
                 f"/v1/events/{self.event}/participants/{p}/signups",
                 json.dumps({"session_id": s}),
+                f"{self.event}-{p}-{s}" if keyed else "",
             )
             for p, s in self.pairs
         ]

@@ -2,7 +2,8 @@
 --
 --   wrk -t T -c C -d LIMITs -s bench/walk.lua URL -- REQUESTS_FILE OUT_PREFIX T
 --
--- REQUESTS_FILE has one request a line, "METHOD<tab>PATH<tab>BODY"; thread k of T takes lines
+-- REQUESTS_FILE has one request a line, "METHOD<tab>PATH<tab>BODY<tab>KEY" (KEY, when not empty,
+-- is sent as Idempotency-Key); thread k of T takes lines
 -- k, k+T, k+2T, ... so the threads walk the list in step. Each thread writes one line per answer
 -- ("STATUS<tab>BODY") to OUT_PREFIX.k, then "#span FIRST_SENT_US LAST_ANSWER_US" (CLOCK_MONOTONIC)
 -- and creates OUT_PREFIX.k.done; the driver interrupts wrk once every thread is done, because wrk
@@ -40,9 +41,15 @@ function init(args)
   local line_no = 0
   for line in io.lines(file) do
     if line_no % total == id then
-      local method, path, body = line:match("^(%u+)\t([^\t]*)\t(.*)$")
+      local method, path, body, key = line:match("^(%u+)\t([^\t]*)\t([^\t]*)\t([^\t]*)$")
       if body == "" then body = nil end
-      requests[#requests + 1] = wrk.format(method, path, nil, body)
+      local headers = nil
+      if key ~= "" then
+        -- wrk.format takes these instead of -H's, not beside them: copy those in.
+        headers = {["Idempotency-Key"] = key}
+        for name, value in pairs(wrk.headers) do headers[name] = value end
+      end
+      requests[#requests + 1] = wrk.format(method, path, headers, body)
     end
     line_no = line_no + 1
   end
