@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from bench import rig
 from bench.replay_log import load, make_world, wait_for_fence
 from bench.rig import DESIGNS, Measured, Reads
+from bench.rss import peaks_since_start
 from bench.signup_checks import check_log
 from bench.signup_plans import broad_crowd
 from registry.domain.events import ALL_EVENTS
@@ -83,6 +84,7 @@ async def one(args: argparse.Namespace, label: str, sessions: int, facts: int) -
                 f"  server ready in {server.ready_s:.1f} s (gates built from the log); projections"
                 f" and hash chain at the head {caught:.1f} s later"
             )
+            print(f"  {peaks_since_start(server.pid)}")
             rig.set_up(ctx, server, plan, args.setup_limit)
             caught = await rig.wait_caught_up(ctx.database_url, limit)
             print(f"  (projections and chain at the head {caught:.1f} s after the set-up)")
@@ -92,6 +94,7 @@ async def one(args: argparse.Namespace, label: str, sessions: int, facts: int) -
                 f"broad crowd, {len(plan.pairs):,} sign-ups over {len(plan.sessions):,} sessions:"
             )
             measured.show("registry")
+            print(f"                     {peaks_since_start(server.pid)}")
         for line in await check_log(conn, plan, measured.load.answers):
             print(f"  registry: {line}")
     return Outcome(label, measured)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Final
 
 import psutil
@@ -59,3 +60,24 @@ class RssSampler(Background):
         over = [pid for pid, rss in self.peaks.items() if rss / MB >= AIM_MB]
         verdict = f"{len(over)} at or over" if over else "all under"
         return f"max RSS per process, MB: {', '.join(parts)} ({verdict} {AIM_MB} MB)"
+
+
+def peaks_since_start(root_pid: int) -> str:
+    """The most RSS each process of the server's tree ever had (the kernel's VmHWM), start-up
+    included, which the sampler above, running only during loads, does not see: a gate built
+    from a long log at start was the largest of all (bench/README.md)."""
+    try:
+        root = psutil.Process(root_pid)
+        tree = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return "peak RSS since start: no processes"
+    parts = []
+    for proc in tree:
+        with contextlib.suppress(OSError, psutil.Error):
+            status = Path(f"/proc/{proc.pid}/status").read_text()
+            kb = int(
+                next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM"))
+            )
+            role = "main" if proc.pid == root_pid else "worker"
+            parts.append(f"{role} {proc.pid} {kb / 1024:.0f}")
+    return f"peak RSS since start (VmHWM), MB: {', '.join(parts)}"

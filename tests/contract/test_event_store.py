@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 
@@ -20,6 +21,7 @@ from registry.eventstore import (
     StreamAppend,
     UnknownEventType,
     WrongExpectedVersion,
+    postgres,
 )
 from tests.support.events import Deposited, Noted, NotRegistered, Opened
 
@@ -294,6 +296,28 @@ async def test_read_streams_reads_every_stream_under_a_prefix_in_global_order(
     events = await store.read_streams("participant-o:e1:")
     assert [e.event for e in events] == [Noted(text="1"), Noted(text="2"), Noted(text="3")]
     assert await store.read_streams("participant-o:e3:") == []
+    # Streamed, the same; and inside a gate fence (on the fence's own transaction) too.
+    assert [e async for e in store.iter_streams("participant-o:e1:")] == events
+    async with store.gate_fence("o:e1"):
+        assert [e async for e in store.iter_streams("participant-o:e1:")] == events
+    assert [e async for e in store.iter_streams("participant-o:e3:")] == []
+
+
+async def test_a_streamed_read_holds_one_snapshot(
+    store: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Appends that commit while a streamed read is under way are not in it (a rebuild folds
+    one state of the log), however many rows it has read so far."""
+    monkeypatch.setattr(postgres, "STREAMED_ROWS", 2)  # PostgreSQL: pages of two rows
+    for n in range(5):
+        await store.append([StreamAppend(f"participant-o:e1:p{n}", ANY, [Noted(text=str(n))])])
+    seen = []
+    async with contextlib.aclosing(store.iter_streams("participant-o:e1:")) as reading:
+        async for recorded in reading:
+            if not seen:
+                await store.append([StreamAppend("participant-o:e1:late", ANY, [Noted(text="5")])])
+            seen.append(recorded.event)
+    assert seen == [Noted(text=str(n)) for n in range(5)]
 
 
 async def test_a_fenced_append_needs_the_current_epoch(store: EventStore) -> None:

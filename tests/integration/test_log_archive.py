@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,8 +34,8 @@ from registry.audit.log_reads import log_page
 from registry.audit.replay import Replay
 from registry.capacity.memory import MemoryGate
 from registry.domain.events import ALL_EVENTS, EmailClaimed
-from registry.domain.streams import event_stream
-from registry.eventstore import NO_STREAM, ArchivedHistory, EventCodec, StreamAppend
+from registry.domain.streams import event_stream, participant_stream_prefix
+from registry.eventstore import NO_STREAM, ArchivedHistory, EventCodec, RecordedEvent, StreamAppend
 from registry.eventstore.postgres import PostgresEventStore
 from registry.handlers.gate_sync import GateKeeper
 from tests.support.cli import run_cli_async as run_cli
@@ -167,6 +167,11 @@ async def test_archived_partitions_leave_the_database_and_history_still_verifies
         await day.store.read_stream(event_stream(ORG, day.first))
     with pytest.raises(ArchivedHistory, match="begins there"):
         await day.store.stream_types(event_stream(ORG, day.first))
+    # The gate's rebuild reads streamed: it names the archive where read_streams does.
+    prefix = participant_stream_prefix(ORG, day.first)
+    assert await _outcome(day.store.read_streams(prefix)) == await _outcome(
+        _listed(day.store.iter_streams(prefix))
+    )
     keeper = GateKeeper(day.store, MemoryGate())
     with pytest.raises(ArchivedHistory):
         await sign_up("p1", "o")(keeper, day.first)
@@ -311,3 +316,15 @@ async def test_verify_fails_on_a_changed_or_missing_archive_file(day: Day, tmp_p
     rebuilt = await run_cli("projections", "rebuild", "--all", url=day.url)
     assert rebuilt.returncode == 1
     assert "no file at" in rebuilt.stderr
+
+
+async def _listed(events: AsyncIterator[RecordedEvent]) -> list[RecordedEvent]:
+    return [e async for e in events]
+
+
+async def _outcome(reading: Awaitable[list[RecordedEvent]]) -> object:
+    """The events read, or the archived range named instead."""
+    try:
+        return [e.position for e in await reading]
+    except ArchivedHistory as archived:
+        return str(archived)

@@ -61,10 +61,12 @@ async def refuse_archived_between(conn: Connection, first: int, last: int) -> No
         raise ArchivedHistory(row["first_position"], row["last_position"], row["file"])
 
 
-async def streams_begin(conn: Connection, rows: Sequence[asyncpg.Record]) -> None:
+async def streams_begin(
+    conn: Connection, rows: Sequence[asyncpg.Record], begun: set[str] | None = None
+) -> None:
     """Raise ArchivedHistory if a stream among `rows` (in position order) does not begin at
-    version 1 there."""
-    begun: set[str] = set()
+    version 1 there; `begun`, the streams met in earlier rows (it is added to)."""
+    begun = set() if begun is None else begun
     for row in rows:
         if row["stream_id"] not in begun:
             begun.add(row["stream_id"])

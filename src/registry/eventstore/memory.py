@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime
 
@@ -150,6 +150,10 @@ class MemoryEventStore:
 
     async def read_streams(self, prefix: str) -> list[RecordedEvent]:
         return [e for e in self._log if e.stream_id.startswith(prefix)]
+
+    async def iter_streams(self, prefix: str) -> AsyncGenerator[RecordedEvent, None]:
+        for event in await self.read_streams(prefix):
+            yield event
 
     @contextlib.asynccontextmanager
     async def gate_fence(self, key: str) -> AsyncIterator[int]:

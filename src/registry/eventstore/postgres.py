@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextvars import ContextVar
 from typing import Any, Final
 
@@ -92,6 +92,8 @@ SELECT {_COLUMNS}
  WHERE stream_id LIKE $1 || '%'
  ORDER BY position
 """
+#: Rows a streamed read (iter_streams) holds at a time.
+STREAMED_ROWS: Final = 2000
 STREAM_IDS: Final = (
     "SELECT stream_id FROM streams WHERE stream_id LIKE $1 || '%' ORDER BY stream_id"
 )
@@ -327,6 +329,18 @@ class PostgresEventStore:
             rows = await conn.fetch(READ_PREFIX, _like_prefix(prefix))
             await streams_begin(conn, rows)
         return [self._recorded(row) for row in rows]
+
+    async def iter_streams(self, prefix: str) -> AsyncGenerator[RecordedEvent, None]:
+        async with self._reader() as conn, contextlib.AsyncExitStack() as stack:
+            # A cursor lives in a transaction (inside a gate fence, the fence's); its one
+            # statement reads one snapshot of the log however many pages it fetches.
+            if not conn.is_in_transaction():
+                await stack.enter_async_context(conn.transaction(readonly=True))
+            begun: set[str] = set()
+            like = _like_prefix(prefix)
+            async for row in conn.cursor(READ_PREFIX, like, prefetch=STREAMED_ROWS):
+                await streams_begin(conn, [row], begun)
+                yield self._recorded(row)
 
     @contextlib.asynccontextmanager
     async def gate_fence(self, key: str) -> AsyncIterator[int]:

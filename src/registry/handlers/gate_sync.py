@@ -15,6 +15,7 @@ commit and the load the old gate's decisions are refused as stale and decided ag
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -71,9 +72,10 @@ async def fold_seating(store: EventStore, organisation: str, programme: Programm
         }
     )
     prefix = participant_stream_prefix(organisation, programme.event_id)
-    for recorded in await store.read_streams(prefix):
-        if isinstance(recorded.event, SeatEvent):
-            seating.apply(seat_change(recorded.event))
+    async with contextlib.aclosing(store.iter_streams(prefix)) as facts:
+        async for recorded in facts:
+            if isinstance(recorded.event, SeatEvent):
+                seating.apply(seat_change(recorded.event))
     return seating
 
 
