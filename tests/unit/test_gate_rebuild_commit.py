@@ -6,24 +6,22 @@ facts the gate did not hold, and a later promotion past the head of a queue."""
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 from collections.abc import AsyncIterator
 
 import pytest
 
 from registry.capacity.memory import MemoryGate
 from registry.domain import commands as cmd
-from registry.domain import programme as rules
 from registry.domain.events import ALL_EVENTS
 from registry.domain.streams import event_key
 from registry.eventstore import EventCodec, Metadata
 from registry.eventstore.memory import MemoryEventStore
-from registry.handlers import programme, registration
+from registry.handlers import registration
 from registry.handlers.context import CommandContext
 from registry.handlers.gate_sync import GateKeeper, rebuild
 from registry.handlers.seat_appends import append_decision
+from tests.support.small_event import open_event
 
-AMS = dt.timezone(dt.timedelta(hours=1))
 KEY = event_key("acme", "e")
 
 
@@ -50,21 +48,7 @@ def ctx(n: str) -> CommandContext:
 @pytest.fixture
 async def keeper() -> GateKeeper:
     keeper = GateKeeper(FenceCommitLost(EventCodec(ALL_EVENTS)), MemoryGate())
-    create = cmd.CreateEvent(id="e", title="E", timezone="UTC", date=dt.date(2024, 1, 11))
-    await programme.create_event(keeper, ctx("e"), create)
-    session = cmd.ScheduleSession(
-        id="a",
-        title="A",
-        capacity=1,
-        starts_at=dt.datetime(2024, 1, 11, 14, tzinfo=AMS),
-        ends_at=dt.datetime(2024, 1, 11, 15, tzinfo=AMS),
-    )
-    await programme.change_programme(
-        keeper, ctx("s"), "e", lambda p: rules.decide_schedule(p, session), 201
-    )
-    await programme.change_programme(
-        keeper, ctx("o"), "e", lambda p: rules.decide_registration(p, True), 200
-    )
+    await open_event(keeper, ctx, {"a": (14, 1)})
     for name in ("ann", "bob"):
         register = cmd.RegisterParticipant(id=name, name=name, email=f"{name}@x.nl")
         await registration.register_participant(keeper, ctx(f"p-{name}"), "e", register)

@@ -10,7 +10,6 @@ grouped by participant, a cascade showed a promotion before the seat it took was
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import random
 
 import pytest
@@ -18,15 +17,15 @@ import pytest
 from registry.audit.verify_walk import Walk
 from registry.capacity.memory import MemoryGate
 from registry.domain import commands as cmd
-from registry.domain import programme as rules
 from registry.domain.errors import DomainError
 from registry.domain.events import ALL_EVENTS
 from registry.eventstore import EventCodec
 from registry.eventstore.memory import MemoryEventStore
-from registry.handlers import programme, registration
+from registry.handlers import registration
 from registry.handlers.context import CommandContext
 from registry.handlers.gate_sync import GateKeeper
 from registry.handlers.loading import UnknownParticipant
+from tests.support.small_event import open_event
 
 SEEDS = range(20)
 COMMANDS = 250
@@ -34,7 +33,6 @@ PEOPLE = [f"p{n}" for n in range(10)]
 # id: (start hour, capacity): one slot of three small sessions, so that switches queue and
 # cancellations cascade through them; a later one beside it.
 SESSIONS = {"a": (10, 1), "b": (10, 1), "c": (10, 2), "d": (11, 1)}
-UTC = dt.UTC
 
 
 class Ids:
@@ -47,22 +45,7 @@ class Ids:
 
 
 async def set_up(keeper: GateKeeper, ids: Ids) -> None:
-    create = cmd.CreateEvent(id="e", title="E", timezone="UTC", date=dt.date(2024, 1, 11))
-    await programme.create_event(keeper, ids.ctx(), create)
-    for sid, (hour, capacity) in SESSIONS.items():
-        session = cmd.ScheduleSession(
-            id=sid,
-            title=sid.upper(),
-            capacity=capacity,
-            starts_at=dt.datetime(2024, 1, 11, hour, tzinfo=UTC),
-            ends_at=dt.datetime(2024, 1, 11, hour + 1, tzinfo=UTC),
-        )
-        await programme.change_programme(
-            keeper, ids.ctx(), "e", lambda p, s=session: rules.decide_schedule(p, s), 201
-        )
-    await programme.change_programme(
-        keeper, ids.ctx(), "e", lambda p: rules.decide_registration(p, True), 200
-    )
+    await open_event(keeper, lambda _: ids.ctx(), SESSIONS)
     for who in PEOPLE:
         command = cmd.RegisterParticipant(id=who, name=who, email=f"{who}@x.nl")
         await registration.register_participant(keeper, ids.ctx(), "e", command)

@@ -4,7 +4,6 @@ no servers. Failures between the gate's decision and the append must leak no sea
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,7 +14,6 @@ from registry.audit.verify_walk import Walk
 from registry.capacity.gate import DEFAULT_HOLD_TTL_MS, wall_clock_ms
 from registry.capacity.memory import MemoryGate
 from registry.domain import commands as cmd
-from registry.domain import programme as rules
 from registry.domain.events import ALL_EVENTS
 from registry.domain.seating import Seating
 from registry.domain.streams import event_key
@@ -28,11 +26,10 @@ from registry.eventstore import (
     StreamAppend,
 )
 from registry.eventstore.memory import MemoryEventStore
-from registry.handlers import programme, registration, upkeep
+from registry.handlers import registration, upkeep
 from registry.handlers.context import Answer, CommandContext
 from registry.handlers.gate_sync import GateKeeper, GateUnavailable, rebuild
-
-AMS = dt.timezone(dt.timedelta(hours=1))
+from tests.support.small_event import open_event, schedule
 
 
 class FlakyStore(MemoryEventStore):
@@ -56,24 +53,7 @@ def ctx(n: str) -> CommandContext:
 @pytest.fixture
 async def keeper() -> GateKeeper:
     keeper = GateKeeper(FlakyStore(EventCodec(ALL_EVENTS)), MemoryGate())
-    await programme.create_event(
-        keeper,
-        ctx("e"),
-        cmd.CreateEvent(id="e", title="E", timezone="UTC", date=dt.date(2024, 1, 11)),
-    )
-    session = cmd.ScheduleSession(
-        id="a",
-        title="A",
-        capacity=1,
-        starts_at=dt.datetime(2024, 1, 11, 14, tzinfo=AMS),
-        ends_at=dt.datetime(2024, 1, 11, 15, tzinfo=AMS),
-    )
-    await programme.change_programme(
-        keeper, ctx("s"), "e", lambda p: rules.decide_schedule(p, session), 201
-    )
-    await programme.change_programme(
-        keeper, ctx("o"), "e", lambda p: rules.decide_registration(p, True), 200
-    )
+    await open_event(keeper, ctx, {"a": (14, 1)})
     return keeper
 
 
@@ -332,16 +312,7 @@ async def test_a_cascade_is_logged_in_the_order_it_was_decided(keeper: GateKeepe
     it. Read in position order the log must free each seat before it is given again: facts
     grouped by participant put ann's promotion into a before cy gave a up (over capacity)."""
     for sid, hour in (("c", 15), ("d", 16)):
-        session = cmd.ScheduleSession(
-            id=sid,
-            title=sid.upper(),
-            capacity=1,
-            starts_at=dt.datetime(2024, 1, 11, hour, tzinfo=AMS),
-            ends_at=dt.datetime(2024, 1, 11, hour + 1, tzinfo=AMS),
-        )
-        await programme.change_programme(
-            keeper, ctx(f"s-{sid}"), "e", lambda p, s=session: rules.decide_schedule(p, s), 201
-        )
+        await schedule(keeper, ctx(f"s-{sid}"), sid, hour, 1)
     ann, bob, cy = [await participant(keeper, name) for name in ("ann", "bob", "cy")]
     steps = [
         (ann, cmd.SignUp(session_id="c")),
