@@ -1,16 +1,16 @@
 -- decide.lua: one decision (sign_up, leave, leave_all, promote) as a hold, in one round trip.
 -- Runs after state.lua, seating.lua and holds.lua.
 -- KEYS: the event's own (sentinel, dirty, registration, sessions, holds, hold_expiry, answers,
---       version, busy, busy_by, stalled: redis_gate._EVENT_KEYS), then
+--       version, busy, busy_by, stalled, registered, cancelled: redis_gate._EVENT_KEYS), then
 --       the keys of the sessions the command names and the participant's agenda (declared for
 --       routing and review; the scripts derive the same names, see state.lua).
 -- ARGV: operation, command id, now (ms), hold ttl (ms), participant, session, replaces ('' for
---       none).
+--       none), on_roster ('1': the participant must be on the roster, capacity/roster.py).
 -- Returns JSON: {c = changes, e = epoch, w = waitlist position?, replayed = true?} or
 -- {err = {kind = ..., ...}} (wire.py).
 
 local op, command, now, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local p, sid, replaces = ARGV[5], ARGV[6], ARGV[7]
+local p, sid, replaces, on_roster = ARGV[5], ARGV[6], ARGV[7], ARGV[8] == '1'
 if replaces == '' then replaces = nil end
 
 -- Never a guess: a gate that lost its data or could not undo a release answers "not ready",
@@ -23,6 +23,10 @@ if replay then return replay end
 forget_answers(now)
 
 local err
+if on_roster and op ~= 'promote' then
+  err = roster_error(p)
+  if err then return cjson.encode({err = err}) end
+end
 if op ~= 'promote' then
   err = busy_error(p, command)
   if err then return cjson.encode({err = err}) end
@@ -55,5 +59,6 @@ else
 end
 if err then return cjson.encode({err = err}) end
 
-hold(command, fingerprint, p, now + ttl)
+-- A cancelled registration leaves the roster in the same step (release puts it back if exact).
+hold(command, fingerprint, p, now + ttl, op == 'leave_all')
 return answer(none_if_empty(CHANGES), nil)

@@ -34,3 +34,16 @@ class ParticipantBusy(GateError):
         super().__init__(f"participant {participant_id} of {event_key} has a decision in flight")
         self.event_key = event_key
         self.participant_id = participant_id
+
+
+class NotOnRoster(GateError):
+    """A decision asked `on_roster` for a participant the gate's roster does not name as
+    registered: `cancelled` when their registration was cancelled (the gate knows it: 404),
+    otherwise the gate has not met them since its load. Check the log, `admit`, decide again."""
+
+    def __init__(self, event_key: str, participant_id: str, *, cancelled: bool) -> None:
+        state = "cancelled their registration" if cancelled else "is not on the roster"
+        super().__init__(f"participant {participant_id} of {event_key} {state}")
+        self.event_key = event_key
+        self.participant_id = participant_id
+        self.cancelled = cancelled

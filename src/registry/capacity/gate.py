@@ -15,20 +15,29 @@ import time
 from collections.abc import Iterable
 from typing import Final, Literal, Protocol
 
-from registry.capacity.errors import CommandIdConflict, GateNotReady, ParticipantBusy
+from registry.capacity.errors import (
+    CommandIdConflict,
+    GateNotReady,
+    NotOnRoster,
+    ParticipantBusy,
+)
+from registry.capacity.roster import NOBODY, AdmitOutcome, Roster
 from registry.domain.seating import Change, Seating
 
 __all__ = [
     "DEFAULT_ANSWER_TTL_MS",
     "DEFAULT_HOLD_TTL_MS",
+    "AdmitOutcome",
     "CapacityGate",
     "CommandIdConflict",
     "ConfirmOutcome",
     "Decision",
     "GateNotReady",
+    "NotOnRoster",
     "ParticipantBusy",
     "RegistrationState",
     "ReleaseOutcome",
+    "Roster",
     "hold_group",
     "wall_clock_ms",
 ]
@@ -95,11 +104,22 @@ class CapacityGate(Protocol):
     """Seats and waitlists per event (`event_key` is "<org>:<event>")."""
 
     async def load(
-        self, event_key: str, seating: Seating, registration: RegistrationState, epoch: int = 0
+        self,
+        event_key: str,
+        seating: Seating,
+        registration: RegistrationState,
+        epoch: int = 0,
+        roster: Roster = NOBODY,
     ) -> None:
         """Replace everything held for the event (the rebuild from the log): clears holds,
         kept answers and the dirty mark; afterwards the event is ready and every decision
-        reports `epoch` (the store's gate fence epoch of this rebuild)."""
+        reports `epoch` (the store's gate fence epoch of this rebuild). `roster`: who the log
+        says is registered and who cancelled (roster.py); nobody, when not given."""
+        ...
+
+    async def admit(self, event_key: str, participant_id: str) -> AdmitOutcome:
+        """Put a participant the log says is registered on the roster, unless the gate knows
+        their registration was cancelled (roster.py)."""
         ...
 
     async def set_registration(self, event_key: str, state: RegistrationState) -> None:
@@ -113,24 +133,36 @@ class CapacityGate(Protocol):
         participant_id: str,
         session_id: str,
         replaces: str | None = None,
+        *,
+        on_roster: bool = False,
     ) -> Decision:
         """Seating.sign_up as a hold. Refusals, first match wins (API.md): UnknownId,
         InvalidCommand (`replaces` not held), EventCancelled, RegistrationClosed,
         SessionCancelled, AlreadySignedUp, TimeConflict, SessionFull. Raises GateNotReady,
-        CommandIdConflict and ParticipantBusy (busy with a hold of another group, Seating.busy)
-        before any of them."""
+        CommandIdConflict, NotOnRoster (only `on_roster`: the participant must be on the
+        roster) and ParticipantBusy (busy with a hold of another group, Seating.busy) before
+        any of them."""
         ...
 
     async def leave(
-        self, event_key: str, command_id: str, participant_id: str, session_id: str
+        self,
+        event_key: str,
+        command_id: str,
+        participant_id: str,
+        session_id: str,
+        *,
+        on_roster: bool = False,
     ) -> Decision:
         """Seating.leave as a hold (allowed whatever the registration state). Raises UnknownId,
         NotSignedUp; and the errors of the gate as sign_up."""
         ...
 
-    async def leave_all(self, event_key: str, command_id: str, participant_id: str) -> Decision:
-        """Seating.leave_all as a hold (allowed whatever the registration state); the errors of
-        the gate as sign_up."""
+    async def leave_all(
+        self, event_key: str, command_id: str, participant_id: str, *, on_roster: bool = False
+    ) -> Decision:
+        """Seating.leave_all as a hold (allowed whatever the registration state): the
+        registration is cancelled, so the participant moves to the roster's `cancelled` (back,
+        if the release undoes it); the errors of the gate as sign_up."""
         ...
 
     async def promote(self, event_key: str, command_id: str) -> Decision:
@@ -167,4 +199,8 @@ class CapacityGate(Protocol):
 
     async def seating(self, event_key: str) -> Seating:
         """A copy of everything held for the event. Raises GateNotReady."""
+        ...
+
+    async def roster(self, event_key: str) -> Roster:
+        """Who is on the event's roster now (for checks against the log). Raises GateNotReady."""
         ...

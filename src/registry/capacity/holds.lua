@@ -7,6 +7,8 @@
 --   c      the changes, returned again to a repeat of the command (idempotent retries, twins)
 --   p, v   the participant and their agenda version right after the decision
 --   exact  true when release can undo the decision exactly; u: the undo steps
+--   ro     leave_all: the participant's roster place before it, 'r' (registered), 'c'
+--          (cancelled) or 'n' (neither); an exact release restores it
 -- A held record is listed in `hold_expiry` (the reconciler settles those that expire); a done
 -- one in `answers`, until it is forgotten (forget_answers) and a repeat is decided anew.
 --
@@ -146,6 +148,24 @@ local function hand_over(changes)
   return fill or redis.call('SCARD', key('stalled')) > 0
 end
 
+-- NotOnRoster for a decision about `p` unless the roster names them registered (roster.py).
+local function roster_error(p)
+  if redis.call('SISMEMBER', key('cancelled'), p) == 1 then
+    return {kind = 'NotOnRoster', participant = p, cancelled = true}
+  end
+  if redis.call('SISMEMBER', key('registered'), p) == 0 then
+    return {kind = 'NotOnRoster', participant = p, cancelled = false}
+  end
+  return nil
+end
+
+-- The participant's place on the roster: 'r' registered, 'c' cancelled, 'n' neither.
+local function roster_place(p)
+  if redis.call('SISMEMBER', key('cancelled'), p) == 1 then return 'c' end
+  if redis.call('SISMEMBER', key('registered'), p) == 1 then return 'r' end
+  return 'n'
+end
+
 -- ParticipantBusy for a command about `p` while a hold of another group touched them.
 local function busy_error(p, command)
   if is_busy(p) and redis.call('HGET', key('busy_by'), p) ~= hold_group(command) then
@@ -171,12 +191,18 @@ local function undo_steps()
   return steps
 end
 
-local function hold(command, fingerprint, p, expires)
+-- `cancels`: the decision cancels p's registration (leave_all): p leaves the roster.
+local function hold(command, fingerprint, p, expires, cancels)
   local steps = undo_steps()
   local rec = {
     op = fingerprint, st = 'held', p = p, v = version(p), c = none_if_empty(CHANGES),
     exact = steps ~= nil, u = steps and none_if_empty(steps),
   }
+  if cancels then
+    rec.ro = roster_place(p)
+    redis.call('SREM', key('registered'), p)
+    redis.call('SADD', key('cancelled'), p)
+  end
   redis.call('HSET', key('holds'), command, cjson.encode(rec))
   redis.call('ZADD', key('hold_expiry'), int(expires), command)
   withhold(CHANGES, command)
@@ -223,6 +249,10 @@ local function undo(rec)
     else
       put_entry(rec.p, step.s, step.t, step.r)
     end
+  end
+  if rec.ro and rec.ro ~= 'c' then
+    redis.call('SREM', key('cancelled'), rec.p)
+    if rec.ro == 'r' then redis.call('SADD', key('registered'), rec.p) end
   end
   return true
 end

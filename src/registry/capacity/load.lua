@@ -1,7 +1,8 @@
 -- load.lua: replace everything the gate holds for one event (the rebuild from the log).
 -- Runs after state.lua. KEYS as decide.lua (the event's own).
 -- ARGV: JSON {registration, epoch, sessions = [{id, start, stop, cap, wl, state, merged?,
---       next, seated = [{p, t}, ...] in seat order, waiting = [{p, t, r?}, ...]}]}.
+--       next, seated = [{p, t}, ...] in seat order, waiting = [{p, t, r?}, ...]}],
+--       registered = [participant, ...], cancelled = [...]} (the roster).
 -- Clears holds (and what they held back), confirmed answers and the dirty mark; sets the
 -- sentinel last, holding the epoch of the rebuild (the store's gate fence), which every
 -- decision reports.
@@ -21,7 +22,17 @@ for _, sid in ipairs(redis.call('SMEMBERS', key('sessions'))) do
 end
 redis.call('DEL', key('sessions'), key('holds'), key('hold_expiry'), key('answers'),
   key('version'), key('dirty'), key('registration'), key('sentinel'), key('busy'),
-  key('busy_by'), key('stalled'))
+  key('busy_by'), key('stalled'), key('registered'), key('cancelled'))
+
+-- SADD in slices: unpack() of a long list overflows Lua's C stack (LUAI_MAXCSTACK, 8000).
+local function add_all(set, members)
+  local n = #members
+  for first = 1, n, 4000 do
+    redis.call('SADD', set, unpack(members, first, math.min(first + 3999, n)))
+  end
+end
+add_all(key('registered'), data.registered or {})
+add_all(key('cancelled'), data.cancelled or {})
 
 for _, s in ipairs(data.sessions or {}) do
   local sid = s.id

@@ -12,7 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from registry.capacity import wire
-from registry.capacity.errors import CommandIdConflict, GateNotReady, ParticipantBusy
+from registry.capacity.errors import (
+    CommandIdConflict,
+    GateNotReady,
+    NotOnRoster,
+    ParticipantBusy,
+)
 from registry.capacity.gate import (
     DEFAULT_ANSWER_TTL_MS,
     DEFAULT_HOLD_TTL_MS,
@@ -24,6 +29,7 @@ from registry.capacity.gate import (
     wall_clock_ms,
 )
 from registry.capacity.marks import Before, Marks, Step, undo, undoable
+from registry.capacity.roster import NOBODY, AdmitOutcome, Roster
 from registry.domain.errors import EventCancelled, InvalidCommand, RegistrationClosed
 from registry.domain.seating import Change, Queued, Seating, touched
 
@@ -39,6 +45,8 @@ class _Hold:
     steps: list[Step] | None  # None: not undoable exactly
     expires_at: int
     kept_until: int | None = None  # set by confirm
+    #: leave_all: (registered, cancelled) of the participant before it; release restores them.
+    roster_before: tuple[bool, bool] | None = None
 
 
 @dataclass
@@ -51,6 +59,14 @@ class _Event:
     holds: dict[str, _Hold] = field(default_factory=dict)
     #: Participant -> the hold group that made them busy (Seating.busy, gate.hold_group).
     busy_by: dict[str, str] = field(default_factory=dict)
+    registered: set[str] = field(default_factory=set)  # the roster (roster.py)
+    cancelled: set[str] = field(default_factory=set)
+
+    def check_roster(self, event_key: str, participant_id: str) -> None:
+        if participant_id in self.cancelled:
+            raise NotOnRoster(event_key, participant_id, cancelled=True)
+        if participant_id not in self.registered:
+            raise NotOnRoster(event_key, participant_id, cancelled=False)
 
 
 class MemoryGate:
@@ -87,11 +103,15 @@ class MemoryGate:
         participant_id: str,
         session_id: str,
         replaces: str | None = None,
+        *,
+        on_roster: bool = False,
     ) -> Decision:
         event = self._ready(event_key)
         fingerprint = ("sign_up", participant_id, session_id, replaces or "")
         if (held := self._replay(event_key, event, command_id, fingerprint)) is not None:
             return held
+        if on_roster:
+            event.check_roster(event_key, participant_id)
         self._not_busy(event_key, event, command_id, participant_id)
         seating = event.seating
         # The 422s first, in Seating.sign_up's order, then the registration state: API.md puts
@@ -114,26 +134,43 @@ class MemoryGate:
         return self._hold(event, command_id, fingerprint, participant_id, changes, before)
 
     async def leave(
-        self, event_key: str, command_id: str, participant_id: str, session_id: str
+        self,
+        event_key: str,
+        command_id: str,
+        participant_id: str,
+        session_id: str,
+        *,
+        on_roster: bool = False,
     ) -> Decision:
         event = self._ready(event_key)
         fingerprint = ("leave", participant_id, session_id, "")
         if (held := self._replay(event_key, event, command_id, fingerprint)) is not None:
             return held
+        if on_roster:
+            event.check_roster(event_key, participant_id)
         self._not_busy(event_key, event, command_id, participant_id)
         before = event.marks.before(event.seating, participant_id)
         changes = event.seating.leave(participant_id, session_id)
         return self._hold(event, command_id, fingerprint, participant_id, changes, before)
 
-    async def leave_all(self, event_key: str, command_id: str, participant_id: str) -> Decision:
+    async def leave_all(
+        self, event_key: str, command_id: str, participant_id: str, *, on_roster: bool = False
+    ) -> Decision:
         event = self._ready(event_key)
         fingerprint = ("leave_all", participant_id, "", "")
         if (held := self._replay(event_key, event, command_id, fingerprint)) is not None:
             return held
+        if on_roster:
+            event.check_roster(event_key, participant_id)
         self._not_busy(event_key, event, command_id, participant_id)
         before = event.marks.before(event.seating, participant_id)
         changes = event.seating.leave_all(participant_id)
-        return self._hold(event, command_id, fingerprint, participant_id, changes, before)
+        decision = self._hold(event, command_id, fingerprint, participant_id, changes, before)
+        roster_before = (participant_id in event.registered, participant_id in event.cancelled)
+        event.holds[command_id].roster_before = roster_before
+        event.registered.discard(participant_id)
+        event.cancelled.add(participant_id)
+        return decision
 
     async def promote(self, event_key: str, command_id: str) -> Decision:
         event = self._ready(event_key)
@@ -228,6 +265,12 @@ class MemoryGate:
         ):
             self._hand_over(event, hold)
             undo(event.seating, marks, p, steps)
+            if hold.roster_before is not None:
+                was_registered, was_cancelled = hold.roster_before
+                if was_registered:
+                    event.registered.add(p)
+                if not was_cancelled:
+                    event.cancelled.discard(p)
             return "undone"
         event.dirty = True
         return "dirty"
@@ -246,7 +289,12 @@ class MemoryGate:
     # -- state ------------------------------------------------------------------------------
 
     async def load(
-        self, event_key: str, seating: Seating, registration: RegistrationState, epoch: int = 0
+        self,
+        event_key: str,
+        seating: Seating,
+        registration: RegistrationState,
+        epoch: int = 0,
+        roster: Roster = NOBODY,
     ) -> None:
         for session in seating.sessions.values():
             wire.to_wire(session)  # refuses what RedisGate cannot hold (times without offsets)
@@ -255,7 +303,23 @@ class MemoryGate:
             session.held_back = 0
             session.held_queue = 0
         mine.busy, mine.stalled = {}, set()
-        self._events[event_key] = _Event(mine, registration, Marks.of(mine), epoch)
+        self._events[event_key] = _Event(
+            mine,
+            registration,
+            Marks.of(mine),
+            epoch,
+            registered=set(roster.registered - roster.cancelled),
+            cancelled=set(roster.cancelled),
+        )
+
+    async def admit(self, event_key: str, participant_id: str) -> AdmitOutcome:
+        event = self._events.get(event_key)
+        if event is None or event.dirty:
+            return "not ready"
+        if participant_id in event.cancelled:
+            return "cancelled"
+        event.registered.add(participant_id)
+        return "admitted"
 
     async def set_registration(self, event_key: str, state: RegistrationState) -> None:
         self._ready(event_key).registration = state
@@ -274,6 +338,10 @@ class MemoryGate:
 
     async def seating(self, event_key: str) -> Seating:
         return copy.deepcopy(self._ready(event_key).seating)
+
+    async def roster(self, event_key: str) -> Roster:
+        event = self._ready(event_key)
+        return Roster(frozenset(event.registered), frozenset(event.cancelled))
 
 
 def _decision(event: _Event, changes: list[Change], *, replayed: bool = False) -> Decision:

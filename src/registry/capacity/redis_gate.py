@@ -33,17 +33,20 @@ from registry.capacity.errors import GateNotReady
 from registry.capacity.gate import (
     DEFAULT_ANSWER_TTL_MS,
     DEFAULT_HOLD_TTL_MS,
+    AdmitOutcome,
     ConfirmOutcome,
     Decision,
     RegistrationState,
     ReleaseOutcome,
+    Roster,
     wall_clock_ms,
 )
+from registry.capacity.roster import NOBODY
 from registry.domain.seating import Seating
 
 Client = aioredis.Redis | RedisCluster
 
-#: The event's own keys, in the order every script receives them as KEYS[1..8].
+#: The event's own keys, in the order every script receives them as KEYS[1..13].
 _EVENT_KEYS = (
     "sentinel",
     "dirty",
@@ -56,6 +59,8 @@ _EVENT_KEYS = (
     "busy",
     "busy_by",
     "stalled",
+    "registered",
+    "cancelled",
 )
 _SESSION_KEYS = ("session", "seated", "seat_order", "wait", "replaces")
 
@@ -64,6 +69,7 @@ _SCRIPTS = {
     "decide": ("state", "seating", "holds", "decide"),
     "settle": ("state", "seating", "holds", "settle"),
     "registration": ("state", "seating", "holds", "registration"),
+    "admit": ("state", "seating", "holds", "admit"),
     "load": ("state", "load"),
     "snapshot": ("state", "snapshot"),
 }
@@ -74,6 +80,11 @@ _CONFIRM_OUTCOMES: dict[str, ConfirmOutcome] = {
     "fill": "fill",
     "settled": "settled",
     "unknown": "unknown",
+}
+_ADMIT_OUTCOMES: dict[str, AdmitOutcome] = {
+    "admitted": "admitted",
+    "cancelled": "cancelled",
+    "not ready": "not ready",
 }
 _RELEASE_OUTCOMES: dict[str, ReleaseOutcome] = {
     "undone": "undone",
@@ -164,6 +175,8 @@ class RedisGate:
         participant_id: str,
         session_id: str = "",
         replaces: str | None = None,
+        *,
+        on_roster: bool = False,
     ) -> Decision:
         named = [sid for sid in (session_id, replaces) if sid]
         args = [
@@ -174,6 +187,7 @@ class RedisGate:
             participant_id,
             session_id,
             replaces or "",
+            "1" if on_roster else "",
         ]
         keys = self._keys(event_key, named, participant_id)
         reply = wire.decode_reply(await self._run("decide", event_key, keys, args))
@@ -193,18 +207,38 @@ class RedisGate:
         participant_id: str,
         session_id: str,
         replaces: str | None = None,
+        *,
+        on_roster: bool = False,
     ) -> Decision:
         return await self._decide(
-            event_key, "sign_up", command_id, participant_id, session_id, replaces
+            event_key,
+            "sign_up",
+            command_id,
+            participant_id,
+            session_id,
+            replaces,
+            on_roster=on_roster,
         )
 
     async def leave(
-        self, event_key: str, command_id: str, participant_id: str, session_id: str
+        self,
+        event_key: str,
+        command_id: str,
+        participant_id: str,
+        session_id: str,
+        *,
+        on_roster: bool = False,
     ) -> Decision:
-        return await self._decide(event_key, "leave", command_id, participant_id, session_id)
+        return await self._decide(
+            event_key, "leave", command_id, participant_id, session_id, on_roster=on_roster
+        )
 
-    async def leave_all(self, event_key: str, command_id: str, participant_id: str) -> Decision:
-        return await self._decide(event_key, "leave_all", command_id, participant_id)
+    async def leave_all(
+        self, event_key: str, command_id: str, participant_id: str, *, on_roster: bool = False
+    ) -> Decision:
+        return await self._decide(
+            event_key, "leave_all", command_id, participant_id, on_roster=on_roster
+        )
 
     async def promote(self, event_key: str, command_id: str) -> Decision:
         return await self._decide(event_key, "promote", command_id, "")
@@ -236,14 +270,27 @@ class RedisGate:
     # -- state ------------------------------------------------------------------------------
 
     async def load(
-        self, event_key: str, seating: Seating, registration: RegistrationState, epoch: int = 0
+        self,
+        event_key: str,
+        seating: Seating,
+        registration: RegistrationState,
+        epoch: int = 0,
+        roster: Roster = NOBODY,
     ) -> None:
         payload = wire.WireLoad(
             registration=registration,
             epoch=epoch,
             sessions=[wire.to_wire(s) for s in seating.sessions.values()],
+            registered=sorted(roster.registered - roster.cancelled),
+            cancelled=sorted(roster.cancelled),
         )
         await self._run("load", event_key, self._keys(event_key), [wire.encode(payload).decode()])
+
+    async def admit(self, event_key: str, participant_id: str) -> AdmitOutcome:
+        outcome = await self._run("admit", event_key, self._keys(event_key), [participant_id])
+        if outcome not in _ADMIT_OUTCOMES:
+            raise ValueError(f"the gate answered an unknown admit outcome: {outcome}")
+        return _ADMIT_OUTCOMES[outcome]
 
     async def set_registration(self, event_key: str, state: RegistrationState) -> None:
         if await self._run("registration", event_key, self._keys(event_key), [state]) != "OK":
@@ -280,3 +327,19 @@ class RedisGate:
         seating.busy = {entry.p: entry.n for entry in snapshot.busy}
         seating.stalled = set(snapshot.stalled)
         return seating
+
+    async def roster(self, event_key: str) -> Roster:
+        base = self.base(event_key)
+        async with self._in_flight, self._client.pipeline(transaction=False) as pipe:
+            pipe.exists(base + "sentinel")
+            pipe.exists(base + "dirty")
+            pipe.smembers(base + "registered")
+            pipe.smembers(base + "cancelled")
+            sentinel, dirty, registered, cancelled = await pipe.execute()
+        if not sentinel or dirty:
+            raise GateNotReady(event_key)
+        return Roster(_names(registered), _names(cancelled))
+
+
+def _names(members: set[bytes | str]) -> frozenset[str]:
+    return frozenset(m.decode() if isinstance(m, bytes) else m for m in members)

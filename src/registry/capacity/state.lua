@@ -33,6 +33,7 @@
 --   holds                    hash command id -> JSON record (holds.lua)
 --   hold_expiry              zset command id -> expiry (ms) of holds not yet settled
 --   answers                  zset command id -> expiry (ms) of confirmed answers kept for replay
+--   registered, cancelled    sets of participants: the roster (capacity/roster.py)
 
 local BASE = string.sub(KEYS[1], 1, #KEYS[1] - #'sentinel')
 

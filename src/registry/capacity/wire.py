@@ -12,7 +12,12 @@ from typing import Literal
 
 import msgspec
 
-from registry.capacity.errors import CommandIdConflict, GateNotReady, ParticipantBusy
+from registry.capacity.errors import (
+    CommandIdConflict,
+    GateNotReady,
+    NotOnRoster,
+    ParticipantBusy,
+)
 from registry.domain.errors import (
     AlreadySignedUp,
     EventCancelled,
@@ -86,6 +91,7 @@ class WireError(msgspec.Struct, kw_only=True):
     conflicting: str = ""
     merged_into: str | None = None
     command: str = ""
+    cancelled: bool = False
 
 
 class Reply(msgspec.Struct, kw_only=True):
@@ -126,6 +132,8 @@ class WireLoad(msgspec.Struct, kw_only=True):
     registration: Literal["open", "closed", "cancelled"]
     epoch: int
     sessions: list[WireSession]
+    registered: list[str]  # the roster (roster.py)
+    cancelled: list[str]
 
 
 class WireBusy(msgspec.Struct, kw_only=True):
@@ -205,6 +213,8 @@ def to_exception(error: WireError, event_key: str) -> Exception:
             return NotSignedUp(error.participant, error.session)
         case "ParticipantBusy":
             return ParticipantBusy(event_key, error.participant)
+        case "NotOnRoster":
+            return NotOnRoster(event_key, error.participant, cancelled=error.cancelled)
     raise ValueError(f"the gate answered an unknown refusal: {error.kind}")
 
 

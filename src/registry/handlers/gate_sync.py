@@ -25,15 +25,22 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 from registry.capacity.gate import (
     CapacityGate,
     GateNotReady,
+    NotOnRoster,
     ParticipantBusy,
     RegistrationState,
+    Roster,
 )
-from registry.domain.events import SeatEvent, seat_change
+from registry.domain.events import (
+    ParticipantRegistered,
+    RegistrationCancelled,
+    SeatEvent,
+    seat_change,
+)
 from registry.domain.programme import Programme
 from registry.domain.seating import Seating, SessionSeats
 from registry.domain.streams import event_key, participant_stream_prefix
 from registry.eventstore import EventStore
-from registry.handlers.loading import load_programme
+from registry.handlers.loading import UnknownParticipant, ensure_participant, load_programme
 
 T = TypeVar("T")
 #: How long a command waits for its participant's decision in flight to reach the log.
@@ -50,13 +57,16 @@ async def rebuild(store: EventStore, gate: CapacityGate, organisation: str, even
     key = event_key(organisation, event_id)
     async with store.gate_fence(key) as epoch:
         programme, _ = await load_programme(store, organisation, event_id)
-        seating = await fold_seating(store, organisation, programme)
-    await gate.load(key, seating, registration_state(programme), epoch)  # after the commit
+        seating, roster = await fold_gate(store, organisation, programme)
+    await gate.load(key, seating, registration_state(programme), epoch, roster)  # after the commit
     return epoch
 
 
-async def fold_seating(store: EventStore, organisation: str, programme: Programme) -> Seating:
-    """The event's seats and queues, folded from its participants' streams."""
+async def fold_gate(
+    store: EventStore, organisation: str, programme: Programme
+) -> tuple[Seating, Roster]:
+    """The event's seats and queues, and its roster (who is registered, who cancelled: as
+    `loading.ensure_participant` says), folded from its participants' streams in one read."""
     seating = Seating(
         {
             s.session_id: SessionSeats(
@@ -71,12 +81,21 @@ async def fold_seating(store: EventStore, organisation: str, programme: Programm
             for s in programme.sessions.values()
         }
     )
+    registered: set[str] = set()
+    cancelled: set[str] = set()
     prefix = participant_stream_prefix(organisation, programme.event_id)
     async with contextlib.aclosing(store.iter_streams(prefix)) as facts:
         async for recorded in facts:
-            if isinstance(recorded.event, SeatEvent):
-                seating.apply(seat_change(recorded.event))
-    return seating
+            event = recorded.event
+            if isinstance(event, SeatEvent):
+                seating.apply(seat_change(event))
+            elif isinstance(event, ParticipantRegistered):  # the last registration counts
+                registered.add(event.participant_id)
+                cancelled.discard(event.participant_id)
+            elif isinstance(event, RegistrationCancelled) and event.participant_id in registered:
+                registered.discard(event.participant_id)
+                cancelled.add(event.participant_id)
+    return seating, Roster(frozenset(registered), frozenset(cancelled))
 
 
 def registration_state(programme: Programme) -> RegistrationState:
@@ -122,6 +141,43 @@ class GateKeeper:
         except ParticipantBusy as error:
             raise GateUnavailable(f"{error}; try again shortly") from error
         raise AssertionError("unreachable")
+
+    async def decide_for(
+        self,
+        organisation: str,
+        event_id: str,
+        participant_id: str,
+        decision: Callable[[], Awaitable[T]],
+    ) -> T:
+        """`decide` for a decision about a registered participant, made `on_roster`: when the
+        gate has not met them since its load, the log says whether they are registered, the
+        gate admits them (unless it saw them cancel meanwhile) and decides again. Raises
+        UnknownParticipant (404) for someone not registered, or cancelled (capacity/roster.py)."""
+        try:
+            return await self.decide(organisation, event_id, decision)
+        except NotOnRoster as refused:
+            if refused.cancelled:
+                raise UnknownParticipant(participant_id) from None
+        await ensure_participant(self.store, organisation, event_id, participant_id)
+        key = event_key(organisation, event_id)
+        if await self.gate.admit(key, participant_id) == "cancelled":
+            raise UnknownParticipant(participant_id)
+        try:
+            return await self.decide(organisation, event_id, decision)
+        except NotOnRoster as refused:
+            if refused.cancelled:
+                raise UnknownParticipant(participant_id) from None
+            # Admitted a moment ago and gone from the roster again without a cancellation:
+            # only a load can do that, and a load's roster names everyone the log names.
+            raise GateUnavailable(f"the capacity gate of {key} is being rebuilt") from refused
+
+    async def admit_quietly(self, organisation: str, event_id: str, participant_id: str) -> None:
+        """Put a registration that committed on the roster. If that fails (Redis is away),
+        their first sign-up checks the log instead (decide_for): nothing to report."""
+        try:
+            await self.gate.admit(event_key(organisation, event_id), participant_id)
+        except Exception:
+            log.warning("admit failed", participant_id=participant_id, exc_info=True)
 
     async def _when_ready(
         self, organisation: str, event_id: str, decision: Callable[[], Awaitable[T]]

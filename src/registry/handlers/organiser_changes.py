@@ -27,7 +27,7 @@ from registry.domain.streams import event_key, event_stream
 from registry.eventstore import AppendResult, StreamAppend, WrongExpectedVersion
 from registry.handlers.answers import encode_answer
 from registry.handlers.context import Answer, CommandContext
-from registry.handlers.gate_sync import GateKeeper, fold_seating, registration_state
+from registry.handlers.gate_sync import GateKeeper, fold_gate, registration_state
 from registry.handlers.loading import load_programme
 from registry.handlers.seat_appends import fill_quietly, participant_appends
 
@@ -62,7 +62,7 @@ async def _fenced(
     async with keeper.rebuilding(ctx.organisation, event_id):
         async with store.gate_fence(key) as epoch:
             programme, version = await load_programme(store, ctx.organisation, event_id)
-            seating = await fold_seating(store, ctx.organisation, programme)
+            seating, roster = await fold_gate(store, ctx.organisation, programme)
             outcome = decide(programme, seating)
             answer = Answer(200, outcome.body)
             result = await store.append(
@@ -74,12 +74,12 @@ async def _fenced(
             )
             if result.replayed:  # a twin of this command won: the log has its facts, not ours
                 programme, _ = await load_programme(store, ctx.organisation, event_id)
-                seating = await fold_seating(store, ctx.organisation, programme)
+                seating, roster = await fold_gate(store, ctx.organisation, programme)
             else:
                 programme = functools.reduce(evolve, outcome.events, programme)
         # Only once the change and the new epoch have committed (gate_sync's docstring): a
         # commit that failed leaves the log without the change, and the gate must not have it.
-        await keeper.gate.load(key, seating, registration_state(programme), epoch)
+        await keeper.gate.load(key, seating, registration_state(programme), epoch, roster)
     return answer, result
 
 

@@ -44,7 +44,7 @@ from registry.eventstore import (
 from registry.handlers.answers import encode_answer
 from registry.handlers.context import Answer, CommandContext
 from registry.handlers.gate_sync import GateKeeper
-from registry.handlers.loading import ensure_participant, load_programme
+from registry.handlers.loading import load_programme
 from registry.handlers.seat_appends import append_decision, fill_quietly
 
 #: Decisions made by a gate that was rebuilt before their append are decided again, this often.
@@ -82,6 +82,8 @@ async def register_participant(
         if conflict.stream_id != claim:
             raise AlreadyExists("participant", participant_id, participant_id) from None
         raise await _email_taken(keeper, claim) from None
+    if not result.replayed:  # a replay's participant is the first run's (admitted then)
+        await keeper.admit_quietly(ctx.organisation, event_id, participant_id)
     return answer, result
 
 
@@ -156,6 +158,8 @@ async def submit_registration(
             await keeper.rebuild_quietly(ctx.organisation, event_id)
             raise
         confirmed = [await keeper.gate.confirm(key, hold) for hold in holds]
+        if not result.replayed:  # a replay's participant is the first run's (admitted then)
+            await keeper.admit_quietly(ctx.organisation, event_id, participant_id)
         if "fill" in confirmed:  # a cascade stalled at this participant meanwhile
             await fill_quietly(keeper, ctx.organisation, event_id, ctx.command_id)
         return answer, result
@@ -182,13 +186,18 @@ async def sign_up(
     participant_id: str,
     command: cmd.SignUp,
 ) -> tuple[Answer, AppendResult]:
-    await ensure_participant(keeper.store, ctx.organisation, event_id, participant_id)
     return await _decide_and_append(
         keeper,
         ctx,
         event_id,
+        participant_id,
         lambda key: keeper.gate.sign_up(
-            key, ctx.command_id, participant_id, command.session_id, command.replaces
+            key,
+            ctx.command_id,
+            participant_id,
+            command.session_id,
+            command.replaces,
+            on_roster=True,
         ),
         lambda decision: Answer(201, _signup_body(decision, command.session_id)),
     )
@@ -197,12 +206,14 @@ async def sign_up(
 async def cancel_sign_up(
     keeper: GateKeeper, ctx: CommandContext, event_id: str, participant_id: str, session_id: str
 ) -> tuple[Answer, AppendResult]:
-    await ensure_participant(keeper.store, ctx.organisation, event_id, participant_id)
     return await _decide_and_append(
         keeper,
         ctx,
         event_id,
-        lambda key: keeper.gate.leave(key, ctx.command_id, participant_id, session_id),
+        participant_id,
+        lambda key: keeper.gate.leave(
+            key, ctx.command_id, participant_id, session_id, on_roster=True
+        ),
         lambda decision: Answer(200, {"promoted": _promoted(decision.changes)}),
     )
 
@@ -210,12 +221,12 @@ async def cancel_sign_up(
 async def cancel_registration(
     keeper: GateKeeper, ctx: CommandContext, event_id: str, participant_id: str
 ) -> tuple[Answer, AppendResult]:
-    await ensure_participant(keeper.store, ctx.organisation, event_id, participant_id)
     return await _decide_and_append(
         keeper,
         ctx,
         event_id,
-        lambda key: keeper.gate.leave_all(key, ctx.command_id, participant_id),
+        participant_id,
+        lambda key: keeper.gate.leave_all(key, ctx.command_id, participant_id, on_roster=True),
         lambda decision: Answer(200, {"promoted": _promoted(decision.changes)}),
         extra={participant_id: [RegistrationCancelled(participant_id=participant_id)]},
     )
@@ -228,14 +239,18 @@ async def _decide_and_append(
     keeper: GateKeeper,
     ctx: CommandContext,
     event_id: str,
+    participant_id: str,
     decide: Callable[[str], Awaitable[Decision]],
     answer_for: Callable[[Decision], Answer],
     extra: dict[str, list[Event]] | None = None,
 ) -> tuple[Answer, AppendResult]:
-    """One gate decision and its append; decided again if the gate was rebuilt in between."""
+    """One gate decision about a registered participant and its append; decided again if the
+    gate was rebuilt in between."""
     key = event_key(ctx.organisation, event_id)
     for attempt in range(STALE_RETRIES + 1):
-        decision = await keeper.decide(ctx.organisation, event_id, lambda: decide(key))
+        decision = await keeper.decide_for(
+            ctx.organisation, event_id, participant_id, lambda: decide(key)
+        )
         answer = answer_for(decision)
         try:
             result = await _append_decision(keeper, ctx, event_id, decision, answer, extra)
