@@ -137,7 +137,7 @@ async def test_a_flushed_script_cache_is_reloaded(
     await client.script_flush()  # as after a restart or a failover: NOSCRIPT on the next call
     assert await gate.sign_up(EVENT, "after", "p1", "talk") == [Seated("p1", "talk", 2)]
     assert await gate.release(EVENT, "after") == "undone"
-    sha = client.register_script(script_source("decide")).sha
+    sha = client.register_script(script_source("batch")).sha
     assert await client.script_exists(sha) == [True]
 
 

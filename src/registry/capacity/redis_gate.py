@@ -1,4 +1,5 @@
-"""The capacity gate in Redis: one Lua script per decision, one round trip (EVALSHA).
+"""The capacity gate in Redis: Lua scripts, one round trip (EVALSHA) per decision or fewer:
+decisions and settlements of one event that arrive together share one (batching.py).
 
 Scripts live beside this module (*.lua, read with importlib.resources when a gate is made, never
 at import). EVAL scripts cannot load one another, so each entry script is sent with the shared
@@ -29,6 +30,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
 from registry.capacity import wire
+from registry.capacity.batching import CallBatcher
 from registry.capacity.errors import GateNotReady
 from registry.capacity.gate import (
     DEFAULT_ANSWER_TTL_MS,
@@ -66,8 +68,7 @@ _SESSION_KEYS = ("session", "seated", "seat_order", "wait", "replaces")
 
 #: Each entry script and the shared files it runs after.
 _SCRIPTS = {
-    "decide": ("state", "seating", "holds", "decide"),
-    "settle": ("state", "seating", "holds", "settle"),
+    "batch": ("state", "seating", "holds", "decide", "settle", "batch"),
     "registration": ("state", "seating", "holds", "registration"),
     "admit": ("state", "seating", "holds", "admit"),
     "load": ("state", "load"),
@@ -130,6 +131,7 @@ class RedisGate:
         self._scripts: dict[str, AsyncScript] = {
             name: client.register_script(script_source(name)) for name in _SCRIPTS
         }
+        self._batcher = CallBatcher(self._run_batch)
 
     # -- keys -------------------------------------------------------------------------------
 
@@ -150,20 +152,24 @@ class RedisGate:
         return keys
 
     async def _run(self, name: str, event_key: str, keys: list[str], args: list[str]) -> str:
+        async with self._in_flight:
+            raw = await self._scripts[name](keys=keys, args=args)
+        return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+    async def _run_batch(self, event_key: str, keys: list[str], args: list[str]) -> list[object]:
+        """Decisions and settlements gathered by the batcher (batching.py), one reply each."""
         try:
             async with self._in_flight:
-                raw = await self._scripts[name](keys=keys, args=args)
+                replies = await self._scripts["batch"](keys=keys, args=args)
         except ResponseError:
             # A script that failed half-way keeps the writes it made (Redis does not roll a
             # script back: https://dev.to/scalegrid/redis-transactions-long-running-lua-scripts-5a6e),
             # so the event's state is unknown: never guess, rebuild.
-            if name in ("decide", "settle"):
-                with contextlib.suppress(Exception):
-                    async with self._in_flight:
-                        dirty = self.base(event_key) + "dirty"
-                        await self._client.set(dirty, f"script error: {name}")
+            with contextlib.suppress(Exception):
+                async with self._in_flight:
+                    await self._client.set(self.base(event_key) + "dirty", "script error")
             raise
-        return raw.decode() if isinstance(raw, bytes) else str(raw)
+        return list(replies)
 
     # -- decisions --------------------------------------------------------------------------
 
@@ -190,7 +196,7 @@ class RedisGate:
             "1" if on_roster else "",
         ]
         keys = self._keys(event_key, named, participant_id)
-        reply = wire.decode_reply(await self._run("decide", event_key, keys, args))
+        reply = wire.decode_reply(await self._batcher.call(event_key, "d", keys, args))
         if reply.err is not None:
             raise wire.to_exception(reply.err, event_key)
         return Decision(
@@ -247,7 +253,7 @@ class RedisGate:
 
     async def _settle(self, event_key: str, op: str, command_id: str) -> str:
         args = [op, command_id, str(self._clock()), str(self._answer_ttl_ms)]
-        return await self._run("settle", event_key, self._keys(event_key), args)
+        return await self._batcher.call(event_key, "s", self._keys(event_key), args)
 
     async def confirm(self, event_key: str, command_id: str) -> ConfirmOutcome:
         outcome = await self._settle(event_key, "confirm", command_id)

@@ -1,0 +1,26 @@
+-- batch.lua: decisions and settlements of one event that arrived together, one after another
+-- in one round trip (redis_gate.py gathers the calls made in the same turn of the event loop).
+-- Runs after state.lua, seating.lua, holds.lua, decide.lua and settle.lua.
+-- KEYS: the event's own (as decide.lua), then every key the calls name.
+-- ARGV: calls, each as its kind ('d': decide, 's': settle), its number of arguments n, then
+--       the n arguments of decide.lua or settle.lua.
+-- Returns one reply per call, in order, each what decide() or settle() returns. Running them in
+-- turn within one script is the same as running each in its own script in that order: nothing
+-- else runs on the server in between, so each call still sees every write of the one before.
+
+local replies = {}
+local i = 1
+while i <= #ARGV do
+  local kind, n = ARGV[i], tonumber(ARGV[i + 1])
+  local A = {}
+  for j = 1, n do A[j] = ARGV[i + 1 + j] end
+  if kind == 'd' then
+    replies[#replies + 1] = decide(A)
+  elseif kind == 's' then
+    replies[#replies + 1] = settle(A)
+  else
+    return redis.error_reply('unknown call ' .. tostring(kind))
+  end
+  i = i + 2 + n
+end
+return replies
