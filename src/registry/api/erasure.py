@@ -12,7 +12,6 @@ from litestar.params import FromPath
 from registry.api.commands import run_command
 from registry.api.lifespan import Resources
 from registry.auth.guards import organiser_only
-from registry.auth.principal import Principal
 from registry.domain import commands as cmd
 from registry.handlers import erasure as handlers
 
@@ -31,7 +30,6 @@ async def erase_participant(
     request: Request[Any, Any, Any],
     event: FromPath[str],
     participant: FromPath[str],
-    principal: NamedDependency[Principal],
     resources: NamedDependency[Resources],
 ) -> Response[Any]:
     """Erase the participant's name, e-mail and organisation; their seats stay. Reads then show
@@ -39,7 +37,6 @@ async def erase_participant(
     k = resources.keeper
     return await run_command(
         request,
-        principal,
         k,
         Erase | None,  # type: ignore[arg-type]
         lambda ctx, _: handlers.erase_participant(k, ctx, event, participant),

@@ -11,12 +11,10 @@ from litestar.params import FromPath, JSONBody
 from registry.api.commands import run_command
 from registry.api.lifespan import Resources
 from registry.auth.guards import form_or_organiser
-from registry.auth.principal import Principal
 from registry.domain import commands as cmd
 from registry.handlers import registration as handlers
 
 Req = Request[Any, Any, Any]
-Who = NamedDependency[Principal]
 With = NamedDependency[Resources]
 
 
@@ -29,7 +27,6 @@ With = NamedDependency[Resources]
 async def register_participant(
     request: Req,
     event: FromPath[str],
-    principal: Who,
     resources: With,
     data: JSONBody[cmd.RegisterParticipant],
 ) -> Response[Any]:
@@ -37,7 +34,6 @@ async def register_participant(
     k = resources.keeper
     return await run_command(
         request,
-        principal,
         k,
         cmd.RegisterParticipant,
         lambda ctx, c: handlers.register_participant(k, ctx, event, c),
@@ -54,7 +50,6 @@ async def sign_up(
     request: Req,
     event: FromPath[str],
     participant: FromPath[str],
-    principal: Who,
     resources: With,
     data: JSONBody[cmd.SignUp],
 ) -> Response[Any]:
@@ -62,7 +57,6 @@ async def sign_up(
     k = resources.keeper
     return await run_command(
         request,
-        principal,
         k,
         cmd.SignUp,
         lambda ctx, c: handlers.sign_up(k, ctx, event, participant, c),
@@ -80,14 +74,12 @@ async def cancel_sign_up(
     event: FromPath[str],
     participant: FromPath[str],
     session: FromPath[str],
-    principal: Who,
     resources: With,
 ) -> Response[Any]:
     """Give up a seat or a waitlist entry; `promoted` lists everyone it promoted, in order."""
     k = resources.keeper
     return await run_command(
         request,
-        principal,
         k,
         type(None),
         lambda ctx, _: handlers.cancel_sign_up(k, ctx, event, participant, session),
@@ -101,13 +93,12 @@ async def cancel_sign_up(
     tags=["form backend"],
 )
 async def cancel_registration(
-    request: Req, event: FromPath[str], participant: FromPath[str], principal: Who, resources: With
+    request: Req, event: FromPath[str], participant: FromPath[str], resources: With
 ) -> Response[Any]:
     """Cancel a whole registration: every seat and waitlist entry is released."""
     k = resources.keeper
     return await run_command(
         request,
-        principal,
         k,
         type(None),
         lambda ctx, _: handlers.cancel_registration(k, ctx, event, participant),
@@ -123,7 +114,6 @@ async def cancel_registration(
 async def submit_registration(
     request: Req,
     event: FromPath[str],
-    principal: Who,
     resources: With,
     data: JSONBody[cmd.SubmitRegistration],
 ) -> Response[Any]:
@@ -131,7 +121,6 @@ async def submit_registration(
     k = resources.keeper
     return await run_command(
         request,
-        principal,
         k,
         cmd.SubmitRegistration,
         lambda ctx, c: handlers.submit_registration(k, ctx, event, c),

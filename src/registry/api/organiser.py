@@ -16,7 +16,6 @@ from litestar.params import FromPath, JSONBody
 from registry.api.commands import run_command
 from registry.api.lifespan import Resources
 from registry.auth.guards import organiser_only
-from registry.auth.principal import Principal
 from registry.domain import commands as cmd
 from registry.domain import programme as rules
 from registry.domain import programme_changes as changes
@@ -28,7 +27,6 @@ from registry.handlers.context import Answer, CommandContext
 
 Req = Request[Any, Any, Any]
 C = TypeVar("C", bound=cmd.Command)
-Who = NamedDependency[Principal]
 With = NamedDependency[Resources]
 
 
@@ -38,35 +36,31 @@ class Empty(cmd.Command, frozen=True, kw_only=True):
 
 @post("/events", status_code=201, guards=[organiser_only], tags=["organiser"])
 async def create_event(
-    request: Req, principal: Who, resources: With, data: JSONBody[cmd.CreateEvent]
+    request: Req, resources: With, data: JSONBody[cmd.CreateEvent]
 ) -> Response[Any]:
     """Create an event; its registration is closed until opened."""
     create = lambda ctx, c: handlers.create_event(resources.keeper, ctx, c)  # noqa: E731
-    return await run_command(request, principal, resources.keeper, cmd.CreateEvent, create)
+    return await run_command(request, resources.keeper, cmd.CreateEvent, create)
 
 
 @post("/events/{event:str}/rooms", status_code=201, guards=[organiser_only], tags=["organiser"])
 async def add_room(
-    request: Req, event: FromPath[str], principal: Who, resources: With, data: JSONBody[cmd.AddRoom]
+    request: Req, event: FromPath[str], resources: With, data: JSONBody[cmd.AddRoom]
 ) -> Response[Any]:
     """Add a room (a bus or a walk's group is a room too)."""
-    return await _change(
-        request, principal, resources, event, cmd.AddRoom, rules.decide_add_room, 201
-    )
+    return await _change(request, resources, event, cmd.AddRoom, rules.decide_add_room, 201)
 
 
 @post("/events/{event:str}/sessions", status_code=201, guards=[organiser_only], tags=["organiser"])
 async def schedule_session(
     request: Req,
     event: FromPath[str],
-    principal: Who,
     resources: With,
     data: JSONBody[cmd.ScheduleSession],
 ) -> Response[Any]:
     """Schedule a session; its capacity defaults to its room's."""
     return await _change(
         request,
-        principal,
         resources,
         event,
         cmd.ScheduleSession,
@@ -80,14 +74,11 @@ async def schedule_session(
 async def replace_programme(
     request: Req,
     event: FromPath[str],
-    principal: Who,
     resources: With,
     data: JSONBody[cmd.ReplaceProgramme],
 ) -> Response[Any]:
     """The whole programme in one command: new ids are added, known ids updated."""
-    return await _change(
-        request, principal, resources, event, cmd.ReplaceProgramme, rules.decide_replace, 200
-    )
+    return await _change(request, resources, event, cmd.ReplaceProgramme, rules.decide_replace, 200)
 
 
 @post(
@@ -97,11 +88,11 @@ async def replace_programme(
     tags=["organiser"],
 )
 async def open_registration(
-    request: Req, event: FromPath[str], principal: Who, resources: With, data: JSONBody[Empty]
+    request: Req, event: FromPath[str], resources: With, data: JSONBody[Empty]
 ) -> Response[Any]:
     """Open registration (opening an open event writes nothing)."""
     return await _change(
-        request, principal, resources, event, Empty, lambda p, _: rules.decide_registration(p, True)
+        request, resources, event, Empty, lambda p, _: rules.decide_registration(p, True)
     )
 
 
@@ -114,7 +105,6 @@ async def open_registration(
 async def close_registration(
     request: Req,
     event: FromPath[str],
-    principal: Who,
     resources: With,
     data: JSONBody[cmd.CloseRegistration],
 ) -> Response[Any]:
@@ -122,7 +112,6 @@ async def close_registration(
     cancellations stay possible."""
     return await _change(
         request,
-        principal,
         resources,
         event,
         cmd.CloseRegistration,
@@ -140,7 +129,6 @@ def _id_of(command: cmd.AddRoom | cmd.ScheduleSession) -> dict[str, object]:
 
 async def _change(
     request: Req,
-    principal: Principal,
     resources: Resources,
     event: str,
     command_type: type[C],
@@ -161,7 +149,7 @@ async def _change(
             body_of(command),
         )
 
-    return await run_command(request, principal, keeper, command_type, handle)
+    return await run_command(request, keeper, command_type, handle)
 
 
 ROUTES = (

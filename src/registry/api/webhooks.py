@@ -38,20 +38,18 @@ WebhookFilter = Annotated[
 
 @post("/webhooks", status_code=201, guards=[organiser_only], tags=["webhooks"])
 async def register_webhook(
-    request: Req, principal: Who, resources: With, data: JSONBody[hooks.RegisterWebhook]
+    request: Req, resources: With, data: JSONBody[hooks.RegisterWebhook]
 ) -> Response[Any]:
     """Register a URL to be notified; the answer's `secret` signs deliveries and is shown once."""
     register = lambda ctx, c: hooks.register(resources.pool, _store(resources), ctx, c)  # noqa: E731
-    return await run_command(request, principal, resources.keeper, hooks.RegisterWebhook, register)
+    return await run_command(request, resources.keeper, hooks.RegisterWebhook, register)
 
 
 @delete("/webhooks/{webhook:str}", status_code=200, guards=[organiser_only], tags=["webhooks"])
-async def delete_webhook(
-    request: Req, webhook: FromPath[str], principal: Who, resources: With
-) -> Response[Any]:
+async def delete_webhook(request: Req, webhook: FromPath[str], resources: With) -> Response[Any]:
     """Stop notifying a webhook; its deliveries still pending end `dead`."""
     remove = lambda ctx, _: _delete(resources, ctx, webhook)  # noqa: E731
-    return await run_command(request, principal, resources.keeper, type(None), remove)
+    return await run_command(request, resources.keeper, type(None), remove)
 
 
 @get("/webhooks", guards=[reader], tags=["webhooks"])
