@@ -148,6 +148,11 @@ class EmbeddedServers:
                 config={
                     # Every write reaches the AOF within a second, so a crash loses little.
                     "appendonly": "yes",
+                    # No RDB snapshots besides: with the AOF on they are never read back, and
+                    # under load (10,000 writes a minute) the default `save` points forked and
+                    # compressed the whole dataset every minute, which doubled Redis's CPU per
+                    # sign-up beside a large event's gate (bench.growth, perf: rdbSaveObject).
+                    "save": '""',
                     # The config path in the process title lets `ps` (and us) tell whose it is.
                     "proc-title-template": '"{title} {listen-addr} {config-file}"',
                 },

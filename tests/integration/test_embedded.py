@@ -79,6 +79,13 @@ async def test_data_survives_a_restart_and_stop_leaves_nothing(tmp_path: Path) -
     try:
         await write(again.database_url, again.redis_url, "second")
         assert await read(again) == (["first", "second"], ["first", "second"])
+        # Durable through the AOF alone: no RDB snapshots forking under load (embedded.py).
+        client = redis.from_url(again.redis_url, decode_responses=True)
+        try:
+            assert await client.config_get("appendonly") == {"appendonly": "yes"}
+            assert await client.config_get("save") == {"save": ""}
+        finally:
+            await client.aclose()
     finally:
         await asyncio.to_thread(again.stop)
     assert processes_under(data_dir) == []

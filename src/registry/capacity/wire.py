@@ -132,8 +132,8 @@ class WireLoad(msgspec.Struct, kw_only=True):
     registration: Literal["open", "closed", "cancelled"]
     epoch: int
     sessions: list[WireSession]
-    registered: list[str]  # the roster (roster.py)
-    cancelled: list[str]
+    registered: frozenset[str]  # the roster (roster.py); a JSON array, in no order
+    cancelled: frozenset[str]
 
 
 class WireBusy(msgspec.Struct, kw_only=True):
