@@ -10,6 +10,7 @@ import pytest
 from registry.eventstore import (
     ANY,
     NO_STREAM,
+    AppendResult,
     CommandIdReused,
     EventStore,
     GateFence,
@@ -383,6 +384,27 @@ async def test_a_stored_result_is_only_handed_to_the_same_fingerprint(store: Eve
     with pytest.raises(CommandIdReused):
         await store.command_result("c-1", "body-b")
     assert await store.command_result("c-2", "body-a") is None
+
+
+async def test_lookups_made_together_each_get_their_own_answer(store: EventStore) -> None:
+    """The PostgreSQL store gathers the lookups of one turn into one query (command_lookups.py):
+    each caller still gets exactly what it would alone, a mismatch raises for its caller only."""
+    for n in range(5):
+        await store.append(
+            [StreamAppend(f"s-{n}", NO_STREAM, [Noted(text=str(n))])],
+            command_id=f"c-{n}",
+            fingerprint=f"body-{n}",
+            answer=b'{"n": %d}' % n,
+        )
+    asked = [("c-3", "body-3"), ("c-9", "body-9"), ("c-0", None), ("c-1", "other"), ("c-3", None)]
+    got = await asyncio.gather(
+        *(store.command_result(c, f) for c, f in asked), return_exceptions=True
+    )
+    answers = [g.answer if isinstance(g, AppendResult) else g for g in got]
+    assert answers[0] == b'{"n": 3}' and answers[4] == b'{"n": 3}' and answers[2] == b'{"n": 0}'
+    assert answers[1] is None
+    assert isinstance(answers[3], CommandIdReused)
+    assert all(g.replayed for g in got if isinstance(g, AppendResult))
 
 
 async def test_stream_ids_lists_the_streams_under_a_prefix(store: EventStore) -> None:

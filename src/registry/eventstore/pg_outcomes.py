@@ -66,8 +66,12 @@ def appended(row: asyncpg.Record) -> AppendResult:
 async def stored_command(conn: Connection, command_id: str) -> StoredCommand | None:
     """The fingerprint and the stored result of a recorded command id, if any."""
     row = await conn.fetchrow(COMMAND, command_id)
-    if row is None:
-        return None
+    return None if row is None else stored_from_row(row)
+
+
+def stored_from_row(row: asyncpg.Record) -> StoredCommand:
+    """A `commands` row (fingerprint, positions, position, stream_versions, answer as text) as
+    the fingerprint and the result a repeat of the command gets."""
     answer = row["answer"]
     return row["fingerprint"], AppendResult(
         positions=tuple(row["positions"]),

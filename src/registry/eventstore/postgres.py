@@ -24,6 +24,7 @@ from registry.eventstore.archived import (
 )
 from registry.eventstore.batcher import MAX_COMMANDS, AppendBatcher
 from registry.eventstore.codec import EventCodec
+from registry.eventstore.command_lookups import CommandLookups
 from registry.eventstore.errors import CommandIdReused
 from registry.eventstore.listener import NotificationListener
 from registry.eventstore.model import (
@@ -134,6 +135,7 @@ class PostgresEventStore:
         append_batches_in_flight: int = 2,
     ) -> None:
         self._pool = pool
+        self._command_lookups = CommandLookups(pool)
         #: Group commit (batcher.py); `append_batch=0` appends every command alone.
         self.batcher = (
             AppendBatcher(
@@ -247,9 +249,7 @@ class PostgresEventStore:
     async def command_result(
         self, command_id: str, fingerprint: str | None = None
     ) -> AppendResult | None:
-        async with self._pool.acquire() as conn:
-            stored = await stored_command(conn, command_id)
-            clean_release.mark_clean(conn)  # one SELECT: nothing to reset (clean_release)
+        stored = await self._command_lookups.stored(command_id)  # gathered per loop turn
         if stored is None:
             return None
         if fingerprint is not None and stored[0] != fingerprint:
