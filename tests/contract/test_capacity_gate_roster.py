@@ -15,6 +15,7 @@ from registry.capacity import (
     GateNotReady,
     MemoryGate,
     NotOnRoster,
+    ParticipantBusy,
     RedisGate,
     Roster,
 )
@@ -92,21 +93,37 @@ async def test_a_cancelled_registration_leaves_the_roster_in_its_decision(
     gate: CapacityGate,
 ) -> None:
     """Held, not yet confirmed: a log check that ran before the cancellation committed must not
-    put the participant back (admit refuses), nor may they sign up meanwhile."""
+    put the participant back (admit refuses), and a decision about them waits (busy)."""
     await gate.sign_up(EVENT, "c1", "ann", "a", on_roster=True)
     await gate.confirm(EVENT, "c1")
     assert await gate.leave_all(EVENT, "c2", "ann", on_roster=True) == [
         Released("ann", "a", "registration-cancelled")
     ]
     assert await gate.admit(EVENT, "ann") == "cancelled"
-    with pytest.raises(NotOnRoster) as refused:
+    with pytest.raises(ParticipantBusy):
         await gate.sign_up(EVENT, "c3", "ann", "b", on_roster=True)
-    assert refused.value.cancelled
     await gate.confirm(EVENT, "c2")
     with pytest.raises(NotOnRoster):
         await gate.sign_up(EVENT, "c4", "ann", "b", on_roster=True)
     # Repeating the cancellation's command id answers its decision again.
     assert (await gate.leave_all(EVENT, "c2", "ann", on_roster=True)).replayed
+
+
+async def test_a_cancellation_in_flight_keeps_its_participant_busy(gate: CapacityGate) -> None:
+    """Even one that changed nothing (no seat, no queue): it may yet be undone, and then the
+    participant is registered; a decision about them waits until it is settled."""
+    assert await gate.leave_all(EVENT, "c1", "bob", on_roster=True) == []
+    with pytest.raises(ParticipantBusy):
+        await gate.sign_up(EVENT, "c2", "bob", "a", on_roster=True)
+    assert await gate.release(EVENT, "c1") == "undone"
+    assert await gate.sign_up(EVENT, "c2", "bob", "a", on_roster=True) == [Seated("bob", "a", 1)]
+    await gate.confirm(EVENT, "c2")
+    assert await gate.leave_all(EVENT, "c3", "cy", on_roster=True) == []
+    assert await gate.confirm(EVENT, "c3") == "confirmed"
+    with pytest.raises(NotOnRoster) as refused:
+        await gate.sign_up(EVENT, "c4", "cy", "a", on_roster=True)
+    assert refused.value.cancelled
+    assert (await gate.seating(EVENT)).busy == {}
 
 
 async def test_an_exact_release_puts_the_participant_back(gate: CapacityGate) -> None:

@@ -5,7 +5,9 @@ log once and admitted. In-memory store and gate, no servers."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import pytest
 
@@ -13,7 +15,7 @@ from registry.capacity.memory import MemoryGate
 from registry.domain import commands as cmd
 from registry.domain.events import ALL_EVENTS
 from registry.domain.streams import event_key
-from registry.eventstore import EventCodec
+from registry.eventstore import AppendResult, EventCodec, InvalidAppend, StreamAppend
 from registry.eventstore.memory import MemoryEventStore
 from registry.handlers import registration
 from registry.handlers.context import CommandContext
@@ -26,10 +28,19 @@ KEY = event_key("acme", "e")
 
 class WatchedStore(MemoryEventStore):
     """Counts reads of participants' fact types (the log check), and runs `after_check` once
-    right after the next one, as another command would in that moment."""
+    right after the next one, as another command would in that moment. `refuse_next`: the next
+    fenced append waits for it to be set, then is refused (nothing written)."""
 
     checks = 0
     after_check: Callable[[], Awaitable[object]] | None = None
+    refuse_next: asyncio.Event | None = None
+
+    async def append(self, appends: Sequence[StreamAppend], **kw: Any) -> AppendResult:
+        if kw.get("fence") is not None and (refuse := self.refuse_next) is not None:
+            self.refuse_next = None
+            await refuse.wait()
+            raise InvalidAppend("refused by the test")
+        return await super().append(appends, **kw)
 
     async def stream_types(self, stream_id: str) -> list[str]:
         types = await super().stream_types(stream_id)
@@ -136,3 +147,26 @@ async def test_a_cancellation_between_the_log_check_and_the_decision_wins(
     assert (await keeper.gate.seating(KEY)).sessions["a"].seated == {}
     facts = [r.event.type_name for r in await keeper.store.read_stream("participant-acme:e:ann")]
     assert facts == ["ParticipantRegistered", "RegistrationCancelled"]
+
+
+async def test_a_sign_up_waits_for_a_cancellation_in_flight_that_then_fails(
+    keeper: GateKeeper,
+) -> None:
+    """ann cancels; before that append is refused, she signs up. The gate has her cancelled but
+    busy: the sign-up waits, the refusal undoes the cancellation, and she is seated."""
+    await register(keeper, "ann")
+    refuse = asyncio.Event()
+    store(keeper).refuse_next = refuse
+    cancelling = asyncio.ensure_future(
+        registration.cancel_registration(keeper, ctx("c"), "e", "ann")
+    )
+    await asyncio.sleep(0.01)  # the cancellation is decided and waits in its append
+    signing_up = asyncio.ensure_future(sign_up(keeper, "1", "ann"))
+    await asyncio.sleep(0.01)  # the sign-up met a busy participant and waits
+    assert not signing_up.done()
+    refuse.set()
+    with pytest.raises(InvalidAppend):
+        await cancelling
+    assert await signing_up == "seated"
+    facts = [r.event.type_name for r in await keeper.store.read_stream("participant-acme:e:ann")]
+    assert facts == ["ParticipantRegistered", "SeatAssigned"]

@@ -25,12 +25,14 @@ local function decide(A)
   forget_answers(now)
 
   local err
-  if on_roster and op ~= 'promote' then
-    err = roster_error(p)
-    if err then return cjson.encode({err = err}) end
-  end
   if op ~= 'promote' then
     err = busy_error(p, command)
+    if err then return cjson.encode({err = err}) end
+  end
+  -- After the busy check: a cancellation still in flight keeps its participant busy (holds.lua,
+  -- held_people), and may yet be undone; once settled, the roster says what it did.
+  if on_roster and op ~= 'promote' then
+    err = roster_error(p)
     if err then return cjson.encode({err = err}) end
   end
   if op == 'sign_up' then

@@ -9,6 +9,7 @@
 --   exact  true when release can undo the decision exactly; u: the undo steps
 --   ro     leave_all: the participant's roster place before it, 'r' (registered), 'c'
 --          (cancelled) or 'n' (neither); an exact release restores it
+--   b      leave_all: the participant, kept busy by the hold even when it changed nothing
 -- A held record is listed in `hold_expiry` (the reconciler settles those that expire); a done
 -- one in `answers`, until it is forgotten (forget_answers) and a repeat is decided anew.
 --
@@ -109,16 +110,30 @@ end
 -- Holds of one command share a group: the command id up to '#' (gate.hold_group).
 local function hold_group(command) return string.match(command, '^[^#]*') end
 
+-- The people a hold keeps busy: those its changes touch and `also` (a cancelled registration's
+-- participant, whatever they held: until it is in the log, a decision about them must wait, for
+-- the cancellation may yet be undone).
+local function held_people(changes, also)
+  local people = touched(changes)
+  if also then
+    for _, p in ipairs(people) do
+      if p == also then return people end
+    end
+    people[#people + 1] = also
+  end
+  return people
+end
+
 -- Seating.withhold: a decision not yet in the log keeps what it freed from everyone else and
 -- makes the people it touched busy.
-local function withhold(changes, command)
+local function withhold(changes, command, also)
   for sid, seats in pairs(freed_seats(changes)) do
     if seats > 0 then redis.call('HINCRBY', key('session', sid), 'held', seats) end
   end
   for sid, entries in pairs(left_queues(changes)) do
     redis.call('HINCRBY', key('session', sid), 'held_q', entries)
   end
-  for _, p in ipairs(touched(changes)) do
+  for _, p in ipairs(held_people(changes, also)) do
     redis.call('HINCRBY', key('busy'), p, 1)
     redis.call('HSET', key('busy_by'), p, hold_group(command))
   end
@@ -126,7 +141,7 @@ end
 
 -- Seating.hand_over: the decision was confirmed (or is being undone); give back what it kept.
 -- True when `promote` is due (a seat it gave back is free beside a queue, or a session stalled).
-local function hand_over(changes)
+local function hand_over(changes, also)
   local fill = false
   for sid, seats in pairs(freed_seats(changes)) do
     if seats > 0 then
@@ -139,7 +154,7 @@ local function hand_over(changes)
     redis.call('HSET', key('session', sid), 'held_q',
       int(math.max(0, counter(sid, 'held_q') - entries)))
   end
-  for _, p in ipairs(touched(changes)) do
+  for _, p in ipairs(held_people(changes, also)) do
     if redis.call('HINCRBY', key('busy'), p, -1) <= 0 then
       redis.call('HDEL', key('busy'), p)
       redis.call('HDEL', key('busy_by'), p)
@@ -199,13 +214,13 @@ local function hold(command, fingerprint, p, expires, cancels)
     exact = steps ~= nil, u = steps and none_if_empty(steps),
   }
   if cancels then
-    rec.ro = roster_place(p)
+    rec.ro, rec.b = roster_place(p), p
     redis.call('SREM', key('registered'), p)
     redis.call('SADD', key('cancelled'), p)
   end
   redis.call('HSET', key('holds'), command, cjson.encode(rec))
   redis.call('ZADD', key('hold_expiry'), int(expires), command)
-  withhold(CHANGES, command)
+  withhold(CHANGES, command, rec.b)
 end
 
 local function undoable(p, step)
@@ -235,7 +250,7 @@ local function undo(rec)
   for _, step in ipairs(steps) do
     if not undoable(rec.p, step) then return false end
   end
-  hand_over(rec.c)
+  hand_over(rec.c, rec.b)
   for i = #steps, 1, -1 do
     local step = steps[i]
     if step.k == 'Seated' then

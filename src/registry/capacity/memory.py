@@ -47,6 +47,8 @@ class _Hold:
     kept_until: int | None = None  # set by confirm
     #: leave_all: (registered, cancelled) of the participant before it; release restores them.
     roster_before: tuple[bool, bool] | None = None
+    #: leave_all that touched nobody: its participant is kept busy by this hold all the same.
+    also_busy: bool = False
 
 
 @dataclass
@@ -110,9 +112,9 @@ class MemoryGate:
         fingerprint = ("sign_up", participant_id, session_id, replaces or "")
         if (held := self._replay(event_key, event, command_id, fingerprint)) is not None:
             return held
-        if on_roster:
-            event.check_roster(event_key, participant_id)
         self._not_busy(event_key, event, command_id, participant_id)
+        if on_roster:  # after: a cancellation in flight keeps its participant busy
+            event.check_roster(event_key, participant_id)
         seating = event.seating
         # The 422s first, in Seating.sign_up's order, then the registration state: API.md puts
         # unknown ids inside the body before event-cancelled and registration-closed.
@@ -146,9 +148,9 @@ class MemoryGate:
         fingerprint = ("leave", participant_id, session_id, "")
         if (held := self._replay(event_key, event, command_id, fingerprint)) is not None:
             return held
-        if on_roster:
-            event.check_roster(event_key, participant_id)
         self._not_busy(event_key, event, command_id, participant_id)
+        if on_roster:  # after: a cancellation in flight keeps its participant busy
+            event.check_roster(event_key, participant_id)
         before = event.marks.before(event.seating, participant_id)
         changes = event.seating.leave(participant_id, session_id)
         return self._hold(event, command_id, fingerprint, participant_id, changes, before)
@@ -160,16 +162,21 @@ class MemoryGate:
         fingerprint = ("leave_all", participant_id, "", "")
         if (held := self._replay(event_key, event, command_id, fingerprint)) is not None:
             return held
-        if on_roster:
-            event.check_roster(event_key, participant_id)
         self._not_busy(event_key, event, command_id, participant_id)
+        if on_roster:  # after: a cancellation in flight keeps its participant busy
+            event.check_roster(event_key, participant_id)
         before = event.marks.before(event.seating, participant_id)
         changes = event.seating.leave_all(participant_id)
         decision = self._hold(event, command_id, fingerprint, participant_id, changes, before)
-        roster_before = (participant_id in event.registered, participant_id in event.cancelled)
-        event.holds[command_id].roster_before = roster_before
+        hold = event.holds[command_id]
+        hold.roster_before = (participant_id in event.registered, participant_id in event.cancelled)
         event.registered.discard(participant_id)
         event.cancelled.add(participant_id)
+        if participant_id not in touched(changes):  # busy until settled, as holds.lua's `b`
+            busy = event.seating.busy
+            busy[participant_id] = busy.get(participant_id, 0) + 1
+            event.busy_by[participant_id] = hold_group(command_id)
+            hold.also_busy = True
         return decision
 
     async def promote(self, event_key: str, command_id: str) -> Decision:
@@ -242,7 +249,15 @@ class MemoryGate:
 
     def _hand_over(self, event: _Event, hold: _Hold) -> bool:
         fill = event.seating.hand_over(hold.changes)
-        for touched_id in touched(hold.changes):
+        people = touched(hold.changes)
+        if hold.also_busy:
+            busy, p = event.seating.busy, hold.participant_id
+            if busy.get(p, 0) <= 1:
+                busy.pop(p, None)
+            else:
+                busy[p] -= 1
+            people.append(p)
+        for touched_id in people:
             if touched_id not in event.seating.busy:
                 event.busy_by.pop(touched_id, None)
         return fill

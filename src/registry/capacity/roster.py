@@ -8,11 +8,13 @@ cancelled, so the check is part of the decision's one atomic step:
 - a rebuild loads the roster folded from the log together with the seats (`load`);
 - a registration, once its append committed, `admit`s the participant;
 - `leave_all` (a cancelled registration) moves the participant to `cancelled` within the same
-  hold, and an exact `release` moves them back; an inexact one marks the event dirty, and the
-  rebuild reads the roster from the log again;
+  hold and keeps them busy until it is settled (a decision about them waits: the cancellation
+  may yet be undone); an exact `release` moves them back, an inexact one marks the event dirty,
+  and the rebuild reads the roster from the log again;
 - a decision asked `on_roster` for someone the gate has not met raises NotOnRoster: the caller
   checks the log, `admit`s and decides again. `admit` refuses someone cancelled: a log check
-  that ran before a cancellation cannot put them back (the race the old check-then-decide had).
+  that ran before a cancellation cannot put them back (the race the old check-then-decide had);
+  the caller then decides again, which waits while that cancellation is in flight.
 
 The roster is a cache of the log like the seats: the log decides, a rebuild restores it.
 """

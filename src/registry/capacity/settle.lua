@@ -15,7 +15,7 @@ local function settle(A)
   if op == 'confirm' then
     if rec.st == 'done' then return 'settled' end
     rec.st, rec.u = 'done', nil
-    local fill = hand_over(rec.c)
+    local fill = hand_over(rec.c, rec.b)
     redis.call('HSET', key('holds'), command, cjson.encode(rec))
     redis.call('ZREM', key('hold_expiry'), command)
     redis.call('ZADD', key('answers'), int(now + keep), command)

@@ -45,6 +45,9 @@ from registry.handlers.loading import UnknownParticipant, ensure_participant, lo
 T = TypeVar("T")
 #: How long a command waits for its participant's decision in flight to reach the log.
 BUSY_WAIT_S = 1.0
+#: Decisions of one command about a participant the gate has not met: each miss reads the log
+#: and admits; a second is a cancellation undone meanwhile, a third should not happen.
+ROSTER_ATTEMPTS = 3
 log = structlog.get_logger(__name__)
 
 
@@ -151,25 +154,21 @@ class GateKeeper:
     ) -> T:
         """`decide` for a decision about a registered participant, made `on_roster`: when the
         gate has not met them since its load, the log says whether they are registered, the
-        gate admits them (unless it saw them cancel meanwhile) and decides again. Raises
-        UnknownParticipant (404) for someone not registered, or cancelled (capacity/roster.py)."""
-        try:
-            return await self.decide(organisation, event_id, decision)
-        except NotOnRoster as refused:
-            if refused.cancelled:
-                raise UnknownParticipant(participant_id) from None
-        await ensure_participant(self.store, organisation, event_id, participant_id)
+        gate admits them and decides again. Raises UnknownParticipant (404) for someone not
+        registered, or cancelled (capacity/roster.py)."""
         key = event_key(organisation, event_id)
-        if await self.gate.admit(key, participant_id) == "cancelled":
-            raise UnknownParticipant(participant_id)
-        try:
-            return await self.decide(organisation, event_id, decision)
-        except NotOnRoster as refused:
-            if refused.cancelled:
-                raise UnknownParticipant(participant_id) from None
-            # Admitted a moment ago and gone from the roster again without a cancellation:
-            # only a load can do that, and a load's roster names everyone the log names.
-            raise GateUnavailable(f"the capacity gate of {key} is being rebuilt") from refused
+        for _ in range(ROSTER_ATTEMPTS):
+            try:
+                return await self.decide(organisation, event_id, decision)
+            except NotOnRoster as refused:
+                if refused.cancelled:
+                    raise UnknownParticipant(participant_id) from None
+            await ensure_participant(self.store, organisation, event_id, participant_id)
+            # "cancelled": a cancellation came between the log's answer and this. Decide
+            # again rather than answer 404 at once: while that cancellation is in flight its
+            # participant is busy (decide waits), and it may yet be undone.
+            await self.gate.admit(key, participant_id)
+        raise GateUnavailable(f"the capacity gate of {key} could not place {participant_id}")
 
     async def admit_quietly(self, organisation: str, event_id: str, participant_id: str) -> None:
         """Put a registration that committed on the roster. If that fails (Redis is away),
