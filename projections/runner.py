@@ -51,28 +51,51 @@ async def apply_batch(
 ) -> int:
     """Apply the next batch to the live generation; the number of events applied (0: caught up;
     a batch that lost a race with another runner or a swap counts 0 and is read again)."""
-    async with pool.acquire() as conn:
-        before = await checkpoints.live(conn, projection.name)
-        clean_release.mark_clean(conn)  # one SELECT: nothing for the pool to reset
-    events = await store.read_all(before.position + 1, batch_size)
+    applied, _ = await apply_next(pool, store, projection, batch_size)
+    return applied
+
+
+#: A projection's live (generation, position), as the runner's last batch left it.
+Mark = tuple[int, int]
+
+
+async def apply_next(
+    pool: asyncpg.Pool,
+    store: EventStore,
+    projection: Projection,
+    batch_size: int = BATCH_SIZE,
+    known: Mark | None = None,
+) -> tuple[int, Mark | None]:
+    """`apply_batch`, and the mark to pass as `known` next time: a runner that knows where its
+    last batch left the checkpoint need not read it first (a statement and a pooled connection
+    a round, per projection: issue 8's profile). The batch's transaction locks the checkpoint
+    and compares it with the mark either way; a stale mark (a swap, another runner) applies
+    nothing and answers None: read it again."""
+    if known is None:
+        async with pool.acquire() as conn:
+            before = await checkpoints.live(conn, projection.name)
+            clean_release.mark_clean(conn)  # one SELECT: nothing for the pool to reset
+        known = before.generation, before.position
+    generation, position = known
+    events = await store.read_all(position + 1, batch_size)
     if not events:
-        return 0
+        return 0, known
     async with pool.acquire() as conn:
         async with conn.transaction():
             row = await conn.fetchrow(checkpoints.LOCK_LIVE, projection.name)
-            if row is None or (row["generation"], row["position"]) != before[:2]:
-                return 0
-            await projection.apply(conn, before.generation, events)
+            if row is None or (row["generation"], row["position"]) != known:
+                return 0, None
+            await projection.apply(conn, generation, events)
             last = events[-1]
             await conn.execute(
                 checkpoints.ADVANCE,
                 projection.name,
-                before.generation,
+                generation,
                 last.position,
                 last.recorded_at,
             )
         clean_release.mark_clean(conn)  # committed: the transaction left no session state
-    return len(events)
+    return len(events), (generation, last.position)
 
 
 class Projector:
@@ -171,14 +194,18 @@ class Projector:
 
     async def _follow(self, projection: Projection) -> None:
         wake = self._wakes[projection.name]
+        mark: Mark | None = None
         while True:
             wake.clear()
             try:
-                applied = await apply_batch(self._pool, self._store, projection, self._batch_size)
+                applied, mark = await apply_next(
+                    self._pool, self._store, projection, self._batch_size, mark
+                )
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 log.warning(
                     "projection batch failed; retrying", projection=projection.name, exc_info=True
                 )
+                mark = None  # read the checkpoint again: the batch may or may not have committed
                 await asyncio.sleep(self._poll_interval_s)
                 continue
             if applied >= self._batch_size:

@@ -14,7 +14,7 @@ import pytest
 
 from projections import PROJECTIONS, checkpoints
 from projections.rebuild import rebuild
-from projections.runner import Projector, apply_batch
+from projections.runner import Projector, apply_batch, apply_next
 from registry.capacity.memory import MemoryGate
 from registry.dbtypes import Connection
 from registry.domain import commands as cmd
@@ -85,6 +85,27 @@ async def test_an_out_of_order_commit_is_neither_skipped_nor_applied_twice(
     assert recording.seen == [early.position, late.position]
     async with fresh_pool.acquire() as conn:
         assert (await checkpoints.live(conn, recording.name)).position == late.position
+
+
+async def test_a_runner_with_a_stale_mark_applies_nothing_and_reads_again(
+    fresh_pool: asyncpg.Pool, store: PostgresEventStore
+) -> None:
+    """The mark saves reading the checkpoint; the batch's lock still compares it. Two runners
+    keep marks; the one whose mark another moved past applies nothing, then catches up."""
+    recording = Recording()
+    async with fresh_pool.acquire() as conn:
+        await checkpoints.ensure(conn, recording.name)
+    for n in range(4):
+        await store.append(
+            [StreamAppend(f"participant-acme:e:p{n}", NO_STREAM, [registered(f"p{n}")])]
+        )
+    applied, mark = await apply_next(fresh_pool, store, recording, batch_size=2)
+    assert (applied, mark) == (2, (1, 2))
+    other, _ = await apply_next(fresh_pool, store, recording, batch_size=2)  # reads the row
+    assert other == 2
+    assert await apply_next(fresh_pool, store, recording, batch_size=2, known=mark) == (0, None)
+    assert await apply_next(fresh_pool, store, recording, batch_size=2) == (0, (1, 4))
+    assert recording.seen == [1, 2, 3, 4]  # each once: the stale mark applied nothing
 
 
 async def test_two_runners_racing_apply_each_batch_once(

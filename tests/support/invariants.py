@@ -71,7 +71,12 @@ async def gate_agrees_with_log(
     """The gate holds no decision unsettled and equals its rebuild from the log."""
     key = event_key(organisation, event_id)
     live = await gate.seating(key)
+    live_roster = await gate.roster(key)
     assert live.busy == {} and live.stalled == set(), "holds left unsettled"
     store = PostgresEventStore(pool, EventCodec(ALL_EVENTS))
     await rebuild(store, gate, organisation, event_id)
     assert observed(await gate.seating(key)) == observed(live), "the gate differs from the log"
+    # The roster (capacity/roster.py) may lack someone whose admit was lost, never more.
+    folded = await gate.roster(key)
+    assert live_roster.cancelled == folded.cancelled, "the roster's cancellations differ"
+    assert live_roster.registered <= folded.registered, "the roster names someone unregistered"
