@@ -105,7 +105,8 @@ async def ensure_participant(
     `load_participant` would, from the types of their facts alone: the sign-up path needs no
     more, and reading and decoding the whole stream was a fifth of a sign-up's cost
     (bench/README.md, 2026-12-06). The same rule as `participant.evolve`: the last
-    registration counts, and a cancellation after it."""
+    registration counts, and a cancellation after it. Since the gate keeps a roster
+    (capacity/roster.py), only a participant the gate has not met is checked here."""
     types = await store.stream_types(participant_stream(organisation, event_id, participant_id))
     registered = [i for i, kind in enumerate(types) if kind == ParticipantRegistered.type_name]
     if not registered or RegistrationCancelled.type_name in types[registered[-1] :]:
