@@ -61,6 +61,18 @@ def store(fresh_pool: asyncpg.Pool) -> PostgresEventStore:
     return PostgresEventStore(fresh_pool, EventCodec(ALL_EVENTS))
 
 
+async def recording_of(pool: asyncpg.Pool, store: PostgresEventStore, people: int) -> Recording:
+    """A Recording with its checkpoint, over a log of `people` registrations (positions 1..)."""
+    recording = Recording()
+    async with pool.acquire() as conn:
+        await checkpoints.ensure(conn, recording.name)
+    for n in range(people):
+        await store.append(
+            [StreamAppend(f"participant-acme:e:p{n}", NO_STREAM, [registered(f"p{n}")])]
+        )
+    return recording
+
+
 async def test_an_out_of_order_commit_is_neither_skipped_nor_applied_twice(
     fresh_pool: asyncpg.Pool, store: PostgresEventStore
 ) -> None:
@@ -92,13 +104,7 @@ async def test_a_runner_with_a_stale_mark_applies_nothing_and_reads_again(
 ) -> None:
     """The mark saves reading the checkpoint; the batch's lock still compares it. Two runners
     keep marks; the one whose mark another moved past applies nothing, then catches up."""
-    recording = Recording()
-    async with fresh_pool.acquire() as conn:
-        await checkpoints.ensure(conn, recording.name)
-    for n in range(4):
-        await store.append(
-            [StreamAppend(f"participant-acme:e:p{n}", NO_STREAM, [registered(f"p{n}")])]
-        )
+    recording = await recording_of(fresh_pool, store, 4)
     applied, mark = await apply_next(fresh_pool, store, recording, batch_size=2)
     assert (applied, mark) == (2, (1, 2))
     other, _ = await apply_next(fresh_pool, store, recording, batch_size=2)  # reads the row
@@ -111,13 +117,7 @@ async def test_a_runner_with_a_stale_mark_applies_nothing_and_reads_again(
 async def test_two_runners_racing_apply_each_batch_once(
     fresh_pool: asyncpg.Pool, store: PostgresEventStore
 ) -> None:
-    recording = Recording()
-    async with fresh_pool.acquire() as conn:
-        await checkpoints.ensure(conn, recording.name)
-    for n in range(300):
-        await store.append(
-            [StreamAppend(f"participant-acme:e:p{n}", NO_STREAM, [registered(f"p{n}")])]
-        )
+    recording = await recording_of(fresh_pool, store, 300)
 
     async def runner() -> None:
         for _ in range(10_000):  # bounded: 300 events in batches of 7, raced by four

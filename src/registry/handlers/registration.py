@@ -8,6 +8,7 @@ releases the hold.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import functools
 import uuid
@@ -157,7 +158,8 @@ async def submit_registration(
         except BaseException:
             await keeper.rebuild_quietly(ctx.organisation, event_id)
             raise
-        confirmed = [await keeper.gate.confirm(key, hold) for hold in holds]
+        # Together: the gate sends confirms made in one turn as one script (capacity/batching.py).
+        confirmed = await asyncio.gather(*(keeper.gate.confirm(key, hold) for hold in holds))
         if not result.replayed:  # a replay's participant is the first run's (admitted then)
             await keeper.admit_quietly(ctx.organisation, event_id, participant_id)
         if "fill" in confirmed:  # a cascade stalled at this participant meanwhile
