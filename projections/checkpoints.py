@@ -28,15 +28,18 @@ SELECT s.live_generation AS generation, c.position, c.event_time, c.updated_at
   JOIN projection_checkpoints c ON c.name = s.name AND c.generation = s.live_generation
  WHERE s.name = $1
 """
-# Inside a batch's transaction: the live generation may not change under it (a rebuild's swap
-# waits), and the checkpoint is ours until commit (two runners never apply one batch twice).
-LOCK_LIVE: Final = LIVE + " FOR UPDATE OF c FOR SHARE OF s"
-LIVE_POSITIONS: Final = """
-SELECT s.name, c.position
+# Several projections at once (one round for all a runner leads, runner.py). Locked inside a
+# batch's transaction: the live generation may not change under it (a rebuild's swap waits), and
+# the checkpoints are ours until commit (two runners never apply one batch twice); in name order,
+# so that two such rounds never wait on each other in a cycle.
+LIVE_MANY: Final = """
+SELECT s.name, s.live_generation AS generation, c.position
   FROM projection_state s
   JOIN projection_checkpoints c ON c.name = s.name AND c.generation = s.live_generation
  WHERE s.name = ANY($1::text[])
+ ORDER BY s.name
 """
+LOCK_LIVE_MANY: Final = LIVE_MANY + " FOR UPDATE OF c FOR SHARE OF s"
 ADVANCE: Final = """
 UPDATE projection_checkpoints
    SET position = $3, event_time = $4, updated_at = clock_timestamp()
@@ -76,6 +79,6 @@ async def live(conn: Connection, name: str) -> Standing:
 
 async def positions(conn: Connection, names: list[str]) -> dict[str, int]:
     """The live checkpoint of each projection named (missing ones: 0)."""
-    rows = await conn.fetch(LIVE_POSITIONS, names)
+    rows = await conn.fetch(LIVE_MANY, names)
     found = {row["name"]: row["position"] for row in rows}
     return {name: found.get(name, 0) for name in names}

@@ -7,7 +7,10 @@
 - **Batching.** Up to `batch_size` events per transaction: under load the runner falls behind by
   a batch at most, and each batch costs a few statements (the projections reduce a batch to its
   net effect first).
-- **Waking.** NOTIFY on the log's channel wakes every projection, which then lingers a moment
+- **One round for all.** A process runs every projection it leads in one round: the log read
+  once, one transaction that locks all their checkpoints (`apply_round`). A projection whose
+  batch fails is run apart until a batch of its own goes through, so it holds up no other.
+- **Waking.** NOTIFY on the log's channel wakes the round, which then lingers a moment
   (`LINGER_S`) so that one round serves the commits close behind; `poll_interval_s` is the
   fallback when a notification is lost (the listener reconnects and wakes after a drop).
 - **Leadership.** One leader per projection: a session advisory lock, held on one connection of
@@ -20,8 +23,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Final
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Final, NamedTuple
 
 import asyncpg
 import structlog
@@ -59,6 +63,15 @@ async def apply_batch(
 Mark = tuple[int, int]
 
 
+class Round(NamedTuple):
+    """What one round did: `read` events read (a full batch: behind, read on at once), how many
+    each projection applied, and the marks to pass next time (None: read the checkpoint)."""
+
+    read: int
+    applied: dict[str, int]
+    marks: dict[str, Mark | None]
+
+
 async def apply_next(
     pool: asyncpg.Pool,
     store: EventStore,
@@ -71,35 +84,68 @@ async def apply_next(
     a round, per projection: issue 8's profile). The batch's transaction locks the checkpoint
     and compares it with the mark either way; a stale mark (a swap, another runner) applies
     nothing and answers None: read it again."""
-    if known is None:
+    done = await apply_round(pool, store, [projection], {projection.name: known}, batch_size)
+    return done.applied.get(projection.name, 0), done.marks[projection.name]
+
+
+async def apply_round(
+    pool: asyncpg.Pool,
+    store: EventStore,
+    projections: Sequence[Projection],
+    marks: Mapping[str, Mark | None],
+    batch_size: int = BATCH_SIZE,
+) -> Round:
+    """One batch for several projections: the log read once, from the one furthest behind, and
+    applied to each in one transaction that locks their checkpoints, compares each with its mark
+    and moves them. Every projection a process led used to run its own round (a read, a
+    transaction, a lock, a move): four of them were 14 % of an API worker (issue 8's profile).
+
+    A projection whose mark is stale (a swap, another runner) applies nothing this round and
+    gets None; one that is ahead of the others applies only the events past its checkpoint. An
+    error in any of them rolls back the round for all: the caller runs them apart to find it."""
+    known = {p.name: marks.get(p.name) for p in projections}
+    if unknown := [name for name, mark in known.items() if mark is None]:
         async with pool.acquire() as conn:
-            before = await checkpoints.live(conn, projection.name)
+            rows = await conn.fetch(checkpoints.LIVE_MANY, unknown)
             clean_release.mark_clean(conn)  # one SELECT: nothing for the pool to reset
-        known = before.generation, before.position
-    generation, position = known
-    events = await store.read_all(position + 1, batch_size)
+        known |= _marks_of(rows)
+        if missing := [name for name in unknown if known[name] is None]:
+            raise LookupError(f"projections {missing} have no state; run the projector once")
+    furthest_behind = min(mark[1] for mark in known.values() if mark is not None)
+    events = await store.read_all(furthest_behind + 1, batch_size)
     if not events:
-        return 0, known
+        return Round(0, {}, known)
+    applied: dict[str, int] = {}
+    moves: list[tuple[str, int, int, datetime]] = []
     async with pool.acquire() as conn:
         async with conn.transaction():
-            row = await conn.fetchrow(checkpoints.LOCK_LIVE, projection.name)
-            if row is None or (row["generation"], row["position"]) != known:
-                return 0, None
-            await projection.apply(conn, generation, events)
-            last = events[-1]
-            await conn.execute(
-                checkpoints.ADVANCE,
-                projection.name,
-                generation,
-                last.position,
-                last.recorded_at,
-            )
+            now = _marks_of(await conn.fetch(checkpoints.LOCK_LIVE_MANY, list(known)))
+            for projection in projections:
+                name = projection.name
+                mark = known[name]
+                if mark is None or now.get(name) != mark:
+                    known[name] = None  # moved under us: apply nothing, read it again
+                    continue
+                generation, position = mark
+                todo = [e for e in events if e.position > position]
+                if todo:
+                    await projection.apply(conn, generation, todo)
+                    last = todo[-1]
+                    moves.append((name, generation, last.position, last.recorded_at))
+                    known[name] = generation, last.position
+                applied[name] = len(todo)
+            if moves:
+                await conn.executemany(checkpoints.ADVANCE, moves)
         clean_release.mark_clean(conn)  # committed: the transaction left no session state
-    return len(events), (generation, last.position)
+    return Round(len(events), applied, known)
+
+
+def _marks_of(rows: Sequence[asyncpg.Record]) -> dict[str, Mark | None]:
+    return {row["name"]: (row["generation"], row["position"]) for row in rows}
 
 
 class Projector:
-    """Runs, in this process, every projection it can lead."""
+    """Runs, in this process, every projection it can lead: one round for all of them."""
 
     def __init__(
         self,
@@ -121,7 +167,7 @@ class Projector:
         self._batch_size = batch_size
         self._poll_interval_s = poll_interval_s
         self._lead_retry_s = lead_retry_s
-        self._wakes: dict[str, asyncio.Event] = {p.name: asyncio.Event() for p in projections}
+        self._wake = asyncio.Event()
         #: The projections this process leads now (for status and tests).
         self.leading: set[str] = set()
 
@@ -130,10 +176,8 @@ class Projector:
         async with self._pool.acquire() as conn:
             for projection in self._projections:
                 await checkpoints.ensure(conn, projection.name)
-        shared = asyncio.Event()
-        listener = NotificationListener(self._pool, CHANNEL, shared)
+        listener = NotificationListener(self._pool, CHANNEL, self._wake)
         await listener.start()
-        fan_out = asyncio.create_task(self._fan_out(shared), name="projector-wakes")
         try:
             while True:
                 try:
@@ -142,74 +186,85 @@ class Projector:
                     log.warning("projector lost its leadership connection", exc_info=True)
                 await asyncio.sleep(self._lead_retry_s)
         finally:
-            fan_out.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await fan_out
             await listener.close()
 
-    async def _fan_out(self, shared: asyncio.Event) -> None:
-        while True:
-            await shared.wait()
-            shared.clear()
-            for wake in self._wakes.values():
-                wake.set()
-
     async def _lead(self) -> None:
-        """Hold one connection; take each projection's lock when free and run it; give all up
-        if the connection fails (PostgreSQL has released the locks then)."""
+        """Hold one connection; take each projection's lock when free; follow the log for those
+        led; give all up if the connection fails (PostgreSQL has released the locks then)."""
         conn = await self._connect()
-        tasks: dict[str, asyncio.Task[None]] = {}
+        follower: asyncio.Task[None] | None = None
         try:
             while True:
                 for projection in self._projections:
                     name = projection.name
-                    if name in tasks:
-                        if tasks[name].done():  # a runner failed: log it and start it again
-                            await self._reap(name, tasks.pop(name))
-                        else:
-                            continue
-                    led = await conn.fetchval(
+                    if name in self.leading:
+                        continue
+                    if await conn.fetchval(
                         checkpoints.TRY_LEAD, checkpoints.LEADER_LOCK_CLASS, name
-                    )
-                    if led and name not in tasks:
+                    ):
                         log.info("leading projection", projection=name)
-                        tasks[name] = asyncio.create_task(self._follow(projection), name=name)
                         self.leading.add(name)
+                        self._wake.set()  # its first round now, not at the next commit
+                if follower is not None and follower.done():  # it failed: log it, start again
+                    await self._reap(follower)
+                    follower = None
+                if follower is None and self.leading:
+                    follower = asyncio.create_task(self._follow(), name="projections")
                 await conn.fetchval("SELECT 1")  # the locks live as long as this connection
                 await asyncio.sleep(self._lead_retry_s)
         finally:
-            for task in tasks.values():
-                task.cancel()
-            # Not `suppress(BaseException)` around each await: that would also swallow the
-            # cancellation of this task itself, and the projector would never stop.
-            await asyncio.gather(*tasks.values(), return_exceptions=True)
+            if follower is not None:
+                follower.cancel()
+                # Not `suppress(BaseException)`: that would also swallow the cancellation of
+                # this task itself, and the projector would never stop.
+                await asyncio.gather(follower, return_exceptions=True)
             self.leading.clear()
             with contextlib.suppress(Exception):
                 await conn.close()
 
-    async def _reap(self, name: str, task: asyncio.Task[None]) -> None:
+    async def _reap(self, task: asyncio.Task[None]) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             if (error := task.exception()) is not None:
-                log.error("projection runner failed; restarting", projection=name, exc_info=error)
+                log.error("projection runner failed; restarting", exc_info=error)
 
-    async def _follow(self, projection: Projection) -> None:
-        wake = self._wakes[projection.name]
-        mark: Mark | None = None
+    async def _follow(self) -> None:
+        marks: dict[str, Mark | None] = {}
+        #: Projections whose own batch failed, and when to try them again: they run apart, so
+        #: that one projection's bad batch (or bug) never holds up the others.
+        apart: dict[str, float] = {}
+        loop = asyncio.get_running_loop()
         while True:
-            wake.clear()
-            try:
-                applied, mark = await apply_next(
-                    self._pool, self._store, projection, self._batch_size, mark
-                )
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-                log.warning(
-                    "projection batch failed; retrying", projection=projection.name, exc_info=True
-                )
-                mark = None  # read the checkpoint again: the batch may or may not have committed
-                await asyncio.sleep(self._poll_interval_s)
-                continue
-            if applied >= self._batch_size:
-                continue  # behind: read on at once
+            self._wake.clear()
+            led = [p for p in self._projections if p.name in self.leading]
+            groups = [[p for p in led if p.name not in apart]]
+            groups += [[p] for p in led if p.name in apart and apart[p.name] <= loop.time()]
+            behind = False
+            for group in groups:  # grows while it runs: a failed group's members, one by one
+                if not group:
+                    continue
+                try:
+                    done = await apply_round(
+                        self._pool, self._store, group, marks, self._batch_size
+                    )
+                except Exception:
+                    for projection in group:  # the batch may or may not have committed
+                        marks.pop(projection.name, None)
+                    if len(group) > 1:
+                        groups += [[p] for p in group]  # now one by one, to find which failed
+                    else:
+                        log.warning(
+                            "projection batch failed; retrying",
+                            projection=group[0].name,
+                            exc_info=True,
+                        )
+                        apart[group[0].name] = loop.time() + self._poll_interval_s
+                    continue
+                marks.update(done.marks)
+                if len(group) == 1:
+                    apart.pop(group[0].name, None)  # its batch went through: back with the rest
+                behind = behind or done.read >= self._batch_size
+            if behind:
+                continue  # read on at once
             # Caught up (a part batch), or lost a race: wait for the next commit. Reading again
             # at once would mostly find nothing, at a few statements a time; a commit that came
             # meanwhile has set `wake` already.
@@ -218,7 +273,7 @@ class Projector:
                 # cancellation that arrives as the awaited event is set, and the projector
                 # then never stops (https://github.com/python/cpython/issues/86296).
                 async with asyncio.timeout(self._poll_interval_s):
-                    await wake.wait()
+                    await self._wake.wait()
                     # Woken by a commit: let the commits of the next moment come along too, one
                     # batch for them all (LINGER_S).
                     await asyncio.sleep(self._linger_s)

@@ -7,14 +7,14 @@ import asyncio
 import contextlib
 import random
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 import asyncpg
 import pytest
 
 from projections import PROJECTIONS, checkpoints
 from projections.rebuild import rebuild
-from projections.runner import Projector, apply_batch, apply_next
+from projections.runner import Projector, apply_batch, apply_next, apply_round
 from registry.capacity.memory import MemoryGate
 from registry.dbtypes import Connection
 from registry.domain import commands as cmd
@@ -294,3 +294,170 @@ async def test_commits_close_behind_each_other_are_applied_in_one_round(
         with contextlib.suppress(asyncio.CancelledError):
             await run
     assert batches.batches == [[1, 2, 3, 4, 5]]
+
+
+class Written:
+    """A projection that writes each position it applies into a table keyed by (name,
+    position): unlike Recording's memory, a rolled-back batch leaves nothing, and a position
+    applied twice breaks the key. `broken` makes its batches fail."""
+
+    tables: tuple[str, ...] = ()
+
+    def __init__(self, name: str, broken: bool = False) -> None:
+        self.name = name
+        self.broken = broken
+
+    async def apply(
+        self, conn: Connection, generation: int, events: Sequence[RecordedEvent]
+    ) -> None:
+        await conn.executemany(
+            "INSERT INTO applied (name, position) VALUES ($1, $2)",
+            [(self.name, e.position) for e in events],
+        )
+        if self.broken:
+            raise RuntimeError(f"{self.name} cannot apply this batch")
+
+
+class CountingReads(PostgresEventStore):
+    reads = 0
+
+    async def read_all(self, from_position: int = 1, limit: int = 1000) -> list[RecordedEvent]:
+        self.reads += 1
+        return await super().read_all(from_position, limit)
+
+
+async def written_over(pool: asyncpg.Pool, store: PostgresEventStore, people: int) -> None:
+    """The `applied` table (a test's own, not a migration's) and a log of `people` events."""
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "CREATE TABLE applied (name text, position bigint, PRIMARY KEY (name, position))"
+        )
+    await recording_of(pool, store, people)
+
+
+async def applied(pool: asyncpg.Pool, name: str) -> list[int]:
+    async with pool.acquire() as conn:
+        rows = await conn.fetch("SELECT position FROM applied WHERE name = $1 ORDER BY 1", name)
+        reached = await checkpoints.live(conn, name)
+    assert reached.position == (rows[-1]["position"] if rows else 0)  # moved with its rows
+    return [row["position"] for row in rows]
+
+
+async def test_one_round_reads_the_log_once_for_projections_at_different_positions(
+    fresh_pool: asyncpg.Pool,
+) -> None:
+    store = CountingReads(fresh_pool, EventCodec(ALL_EVENTS))
+    await written_over(fresh_pool, store, 6)
+    ahead, behind = Written("ahead"), Written("behind")
+    async with fresh_pool.acquire() as conn:
+        for projection in (ahead, behind):
+            await checkpoints.ensure(conn, projection.name)
+    assert await apply_next(fresh_pool, store, ahead, batch_size=4) == (4, (1, 4))
+    store.reads = 0
+    done = await apply_round(fresh_pool, store, [ahead, behind], {}, batch_size=10)
+    assert store.reads == 1
+    assert done.read == 6  # from the one furthest behind
+    assert done.applied == {"ahead": 2, "behind": 6}
+    assert done.marks == {"ahead": (1, 6), "behind": (1, 6)}
+    assert await applied(fresh_pool, "ahead") == [1, 2, 3, 4, 5, 6]
+    assert await applied(fresh_pool, "behind") == [1, 2, 3, 4, 5, 6]
+    again = await apply_round(fresh_pool, store, [ahead, behind], done.marks, batch_size=10)
+    assert (again.read, again.applied, again.marks) == (0, {}, done.marks)
+
+
+async def test_a_stale_mark_in_a_round_holds_up_only_its_own_projection(
+    fresh_pool: asyncpg.Pool, store: PostgresEventStore
+) -> None:
+    await written_over(fresh_pool, store, 5)
+    stale, fresh = Written("stale"), Written("fresh")
+    async with fresh_pool.acquire() as conn:
+        for projection in (stale, fresh):
+            await checkpoints.ensure(conn, projection.name)
+    _, mark = await apply_next(fresh_pool, store, stale, batch_size=2)
+    await apply_next(fresh_pool, store, stale, batch_size=1)  # another runner moves it on
+    done = await apply_round(
+        fresh_pool, store, [stale, fresh], {"stale": mark, "fresh": None}, batch_size=10
+    )
+    assert done.applied == {"fresh": 5}
+    assert done.marks == {"stale": None, "fresh": (1, 5)}
+    assert await applied(fresh_pool, "stale") == [1, 2, 3]
+    done = await apply_round(fresh_pool, store, [stale, fresh], done.marks, batch_size=10)
+    assert done.applied == {"stale": 2, "fresh": 0}
+    assert await applied(fresh_pool, "stale") == [1, 2, 3, 4, 5]
+
+
+async def reached(pool: asyncpg.Pool, names: list[str], head: int) -> None:
+    for _ in range(200):
+        async with pool.acquire() as conn:
+            if min((await checkpoints.positions(conn, names)).values()) >= head:
+                return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{names} did not reach {head}")
+
+
+async def append_registrations(store: PostgresEventStore, numbers: range) -> None:
+    for n in numbers:
+        await store.append([StreamAppend(f"participant-acme:e:p{n}", NO_STREAM, [registered("x")])])
+
+
+@contextlib.asynccontextmanager
+async def running(projector: Projector) -> AsyncIterator[None]:
+    run = asyncio.create_task(projector.run())
+    try:
+        yield
+    finally:
+        run.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await run
+
+
+async def test_a_failing_projection_holds_up_none_of_the_others(
+    fresh_pool: asyncpg.Pool, fresh_database_url: str, store: PostgresEventStore
+) -> None:
+    """Its failure rolls back the joint round (the healthy ones' rows too); the runner then runs
+    them one by one at once: the healthy ones go on, without waiting out the retry interval
+    (a minute here) that the broken one waits."""
+    await written_over(fresh_pool, store, 30)
+    first, broken, last = Written("first"), Written("broken", broken=True), Written("last")
+
+    def connect() -> asyncpg.Connection:
+        return asyncpg.connect(fresh_database_url)  # type: ignore[return-value]
+
+    projector = Projector(
+        fresh_pool, store, [first, broken, last], connect,
+        batch_size=7, poll_interval_s=60, lead_retry_s=0.05,
+    )  # fmt: skip
+    async with running(projector):
+        await reached(fresh_pool, ["first", "last"], 30)
+        await append_registrations(store, range(30, 40))  # and they keep following the log
+        await reached(fresh_pool, ["first", "last"], 40)
+    assert await applied(fresh_pool, "broken") == []
+    for projection in (first, last):
+        assert await applied(fresh_pool, projection.name) == list(range(1, 41))
+
+
+async def test_a_failing_projection_is_tried_again_and_catches_up_once_mended(
+    fresh_pool: asyncpg.Pool, fresh_database_url: str, store: PostgresEventStore
+) -> None:
+    """Each position applied once, through the failed joint rounds, the rounds apart and the
+    broken one's return (the table's key would refuse a second)."""
+    await written_over(fresh_pool, store, 30)
+    first, broken, last = Written("first"), Written("broken", broken=True), Written("last")
+
+    def connect() -> asyncpg.Connection:
+        return asyncpg.connect(fresh_database_url)  # type: ignore[return-value]
+
+    projector = Projector(
+        fresh_pool, store, [first, broken, last], connect,
+        batch_size=7, poll_interval_s=0.05, lead_retry_s=0.05,
+    )  # fmt: skip
+    async with running(projector):
+        await reached(fresh_pool, ["first", "last"], 30)
+        await asyncio.sleep(0.3)  # several tries of the broken one, every poll interval
+        assert await applied(fresh_pool, "broken") == []
+        broken.broken = False
+        await reached(fresh_pool, ["broken"], 30)
+        await append_registrations(store, range(30, 40))  # all three together again
+        await reached(fresh_pool, ["first", "broken", "last"], 40)
+    for projection in (first, broken, last):
+        assert await applied(fresh_pool, projection.name) == list(range(1, 41))
