@@ -141,11 +141,19 @@ async def test_a_batch_answers_and_writes_as_the_same_commands_one_by_one(
                 )
             except (WrongExpectedVersion, StaleGateDecision, CommandIdReused) as error:
                 alone.append(error)
+        head = await conn.fetchval("SELECT coalesce(max(position), 0) FROM events")
         batched = await run_batch(
             conn, [_prepared(command, batch_run, batch_epoch) for command in commands]
         )
         assert [_outcome(o) for o in batched] == [_outcome(o) for o in alone]
         assert await _streams(conn, batch_run) == await _streams(conn, alone_run)
+
+    # Each answer's `position` is the log's head as the command left it, as one by one: its
+    # last event's, or (when it wrote none) the last one the batch's earlier commands wrote.
+    for outcome in batched:
+        if isinstance(outcome, AppendResult) and not outcome.replayed:
+            head = max(outcome.positions, default=head)
+            assert outcome.position == head
 
     # In the batch, positions follow the commands' order.
     written = [
