@@ -103,6 +103,8 @@ async def apply_round(
     A projection whose mark is stale (a swap, another runner) applies nothing this round and
     gets None; one that is ahead of the others applies only the events past its checkpoint. An
     error in any of them rolls back the round for all: the caller runs them apart to find it."""
+    if not projections:
+        return Round(0, {}, {})
     known = {p.name: marks.get(p.name) for p in projections}
     if unknown := [name for name, mark in known.items() if mark is None]:
         async with pool.acquire() as conn:

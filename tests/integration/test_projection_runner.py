@@ -363,6 +363,9 @@ async def test_one_round_reads_the_log_once_for_projections_at_different_positio
     assert await applied(fresh_pool, "behind") == [1, 2, 3, 4, 5, 6]
     again = await apply_round(fresh_pool, store, [ahead, behind], done.marks, batch_size=10)
     assert (again.read, again.applied, again.marks) == (0, {}, done.marks)
+    reads = store.reads
+    assert await apply_round(fresh_pool, store, [], {}) == (0, {}, {})  # nothing led: no read
+    assert store.reads == reads
 
 
 async def test_a_stale_mark_in_a_round_holds_up_only_its_own_projection(
