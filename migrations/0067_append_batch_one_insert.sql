@@ -1,9 +1,5 @@
--- append_batch, as 0046 made it, with two changes: step 5 inserts every appended command's
--- events with one INSERT after the commands' loop, instead of one INSERT per command inside it;
--- steps 2 and 3 read the batch's gate epochs and its streams' versions in one query each, not
--- one per command and stream (what they read is the same: the epochs after the fences are
--- taken; the versions for the early check, which only spares a doomed command its
--- subtransaction: step 5 checks every version for real).
+-- append_batch, as 0046 made it, with one change: step 5 inserts every appended command's
+-- events with one INSERT after the commands' loop, instead of one INSERT per command inside it.
 --
 -- Why: perf on PostgreSQL during the broad crowd (issue 8, bench/README.md) put most of its CPU
 -- inside append_batch, much of it in setting up each INSERT into the partitioned log (executor
@@ -64,11 +60,6 @@ DECLARE
     v_epoch     bigint;
     v_key       text;
     v_fenced    text[] := ARRAY[]::text[];
-    -- Steps 2 and 3 read the batch's gate epochs and stream versions in one query each (0067).
-    v_epoch_keys    text[];
-    v_epoch_values  bigint[];
-    v_stream_names  text[];
-    v_stream_values bigint[];
     v_repeat    boolean[];
     v_seen      text[] := ARRAY[]::text[];
     v_actual    bigint;
@@ -171,15 +162,13 @@ BEGIN
             v_fenced := v_fenced || v_key;
         END IF;
     END LOOP;
-    SELECT array_agg(g.event_key), array_agg(g.epoch) INTO v_epoch_keys, v_epoch_values
-      FROM gate_epochs g WHERE g.event_key = ANY (p_gate_keys);
     FOR c IN 1 .. v_commands LOOP
         CONTINUE WHEN v_outcome[c] IS NOT NULL OR p_gate_keys[c] IS NULL OR v_repeat[c];
         IF p_gate_keys[c] = ANY (v_fenced) THEN
             v_outcome[c] := 'fenced';
             CONTINUE;
         END IF;
-        v_epoch := v_epoch_values[array_position(v_epoch_keys, p_gate_keys[c])];
+        SELECT g.epoch INTO v_epoch FROM gate_epochs g WHERE g.event_key = p_gate_keys[c];
         IF v_epoch IS DISTINCT FROM p_gate_epochs[c] THEN
             v_outcome[c] := 'RG004';
             v_message[c] := format('gate decision of epoch %s for %s is stale (current %s)',
@@ -192,8 +181,6 @@ BEGIN
     -- 3. Cheap early check of expected versions, as append_events step 2.
     --    Only up to the first stream an earlier command of the batch names: what that one will
     --    find is known only in step 5, which checks every stream for real, in order.
-    SELECT array_agg(t.stream_id), array_agg(t.version) INTO v_stream_names, v_stream_values
-      FROM streams t WHERE t.stream_id = ANY (p_stream_ids);
     FOR c IN 1 .. v_commands LOOP
         CONTINUE WHEN v_outcome[c] IS NOT NULL;
         IF v_repeat[c] THEN
@@ -205,8 +192,8 @@ BEGIN
             -- From the first such stream on, step 5 checks in order, as append_events would.
             EXIT WHEN p_stream_ids[s] = ANY (v_seen);
             CONTINUE WHEN p_expected[s] IS NULL;
-            v_actual := coalesce(
-                v_stream_values[array_position(v_stream_names, p_stream_ids[s])], 0);
+            SELECT t.version INTO v_actual FROM streams t WHERE t.stream_id = p_stream_ids[s];
+            v_actual := coalesce(v_actual, 0);
             IF v_actual <> p_expected[s] THEN
                 v_outcome[c] := 'RG001';
                 v_message[c] := format(
