@@ -414,22 +414,32 @@ async def running(projector: Projector) -> AsyncIterator[None]:
             await run
 
 
+async def one_broken_of_three(
+    pool: asyncpg.Pool, database_url: str, store: PostgresEventStore, poll_interval_s: float
+) -> tuple[Projector, tuple[Written, Written, Written]]:
+    """A projector of three Written projections, the middle one broken, over 30 events."""
+    await written_over(pool, store, 30)
+    three = Written("first"), Written("broken", broken=True), Written("last")
+
+    def connect() -> asyncpg.Connection:
+        return asyncpg.connect(database_url)  # type: ignore[return-value]
+
+    projector = Projector(
+        pool, store, three, connect,
+        batch_size=7, poll_interval_s=poll_interval_s, lead_retry_s=0.05,
+    )  # fmt: skip
+    return projector, three
+
+
 async def test_a_failing_projection_holds_up_none_of_the_others(
     fresh_pool: asyncpg.Pool, fresh_database_url: str, store: PostgresEventStore
 ) -> None:
     """Its failure rolls back the joint round (the healthy ones' rows too); the runner then runs
     them one by one at once: the healthy ones go on, without waiting out the retry interval
     (a minute here) that the broken one waits."""
-    await written_over(fresh_pool, store, 30)
-    first, broken, last = Written("first"), Written("broken", broken=True), Written("last")
-
-    def connect() -> asyncpg.Connection:
-        return asyncpg.connect(fresh_database_url)  # type: ignore[return-value]
-
-    projector = Projector(
-        fresh_pool, store, [first, broken, last], connect,
-        batch_size=7, poll_interval_s=60, lead_retry_s=0.05,
-    )  # fmt: skip
+    projector, (first, _, last) = await one_broken_of_three(
+        fresh_pool, fresh_database_url, store, poll_interval_s=60
+    )
     async with running(projector):
         await reached(fresh_pool, ["first", "last"], 30)
         await append_registrations(store, range(30, 40))  # and they keep following the log
@@ -444,16 +454,9 @@ async def test_a_failing_projection_is_tried_again_and_catches_up_once_mended(
 ) -> None:
     """Each position applied once, through the failed joint rounds, the rounds apart and the
     broken one's return (the table's key would refuse a second)."""
-    await written_over(fresh_pool, store, 30)
-    first, broken, last = Written("first"), Written("broken", broken=True), Written("last")
-
-    def connect() -> asyncpg.Connection:
-        return asyncpg.connect(fresh_database_url)  # type: ignore[return-value]
-
-    projector = Projector(
-        fresh_pool, store, [first, broken, last], connect,
-        batch_size=7, poll_interval_s=0.05, lead_retry_s=0.05,
-    )  # fmt: skip
+    projector, (first, broken, last) = await one_broken_of_three(
+        fresh_pool, fresh_database_url, store, poll_interval_s=0.05
+    )
     async with running(projector):
         await reached(fresh_pool, ["first", "last"], 30)
         await asyncio.sleep(0.3)  # several tries of the broken one, every poll interval
