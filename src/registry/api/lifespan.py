@@ -21,6 +21,7 @@ from projections import PROJECTIONS
 from projections.runner import Projector
 from projections.shared_reads import SharedOccupancy
 from registry import dbroles
+from registry.api import heap
 from registry.audit.chainer import Chainer
 from registry.capacity import connect
 from registry.domain.events import ALL_EVENTS
@@ -112,6 +113,7 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
         dispatcher = Dispatcher(pool, DispatchSettings.from_settings(settings))
         webhooks = asyncio.create_task(dispatcher.run(), name="webhook-dispatcher")
         stack.push_async_callback(_cancel, webhooks)
+        heap.freeze_startup_heap()  # last: what start-up built stays out of full collections
         yield Resources(
             settings=settings,
             pool=pool,
