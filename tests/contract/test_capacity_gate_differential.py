@@ -5,7 +5,10 @@
 2. With holds settled at random (confirm or release), MemoryGate and RedisGate agree on every
    answer and outcome, and every release reported "undone" is exact: folding the decisions that
    remain (the log that will exist) gives the gate's state, and that state keeps every rule.
-   Every confirmation is followed by `promote`, as the write path does (seat_appends.py).
+   A confirmation that says a fill is due is followed by `promote`, as the write path does
+   (seat_appends.py), except now and then, as when the caller dies first: then the reconciler's
+   `promote(only_if_due=True)`, run at random times, must make exactly the fill a full promote
+   would (the spec's `fill_free_seats` on the gate's state), never miss one.
 """
 
 from __future__ import annotations
@@ -226,6 +229,21 @@ async def test_settled_holds_agree_and_undo_exactly(redis_gate: RedisGate, seed:
             decided[command_id] = Decided(filled[0], held)
             pending.append(command_id)
 
+    async def reconcile(command_id: str) -> None:
+        """The reconciler's promote (upkeep.reconcile): whatever the callers skipped, it fills
+        what a full promote would, and it looks only when the gate marked a fill due."""
+        would = (await redis_gate.seating(key)).fill_free_seats()
+        held = frozenset(held_sessions(decided, pending))
+        filled = [list(await g.promote(key, command_id, only_if_due=True)) for g in gates]
+        assert filled[0] == filled[1] == would, command_id
+        if filled[0]:
+            decided[command_id] = Decided(filled[0], held)
+            pending.append(command_id)
+
+    def caller_fills() -> bool:
+        """Mostly; otherwise the caller died between its confirmation and the fill."""
+        return rng.random() < 0.7
+
     for n in range(COMMANDS):
         command, command_id = random_command(rng), f"c{n}"
         held = frozenset(held_sessions(decided, pending))
@@ -241,7 +259,8 @@ async def test_settled_holds_agree_and_undo_exactly(redis_gate: RedisGate, seed:
                 confirmed = [await g.confirm(key, settled) for g in gates]
                 assert confirmed[0] == confirmed[1], (n, settled)
                 if confirmed[0] == "fill":
-                    await fill(f"{settled}-fill")
+                    if caller_fills():
+                        await fill(f"{settled}-fill")
                 else:
                     assert confirmed[0] == "confirmed"
                 continue
@@ -261,7 +280,8 @@ async def test_settled_holds_agree_and_undo_exactly(redis_gate: RedisGate, seed:
                     now.sessions[s].next_ticket >= log.sessions[s].next_ticket for s in PROGRAMME
                 )
                 assert await memory.seating(key) == now
-                await fill(f"{settled}-undone")
+                if caller_fills():
+                    await fill(f"{settled}-undone")
             else:
                 assert released[0] == "dirty"
                 with pytest.raises(GateNotReady):
@@ -283,6 +303,10 @@ async def test_settled_holds_agree_and_undo_exactly(redis_gate: RedisGate, seed:
                 base, decided = rebuilt, {}
                 for gate in gates:
                     await gate.load(key, rebuilt, "open")
-                await fill(f"c{n}-rebuilt")
+                if caller_fills():
+                    await fill(f"c{n}-rebuilt")
+        if rng.random() < 0.3:
+            await reconcile(f"c{n}-reconciled")
+    await reconcile("last-reconciled")
     assert await memory.seating(key) == await redis_gate.seating(key)
     assert outcomes  # each seed settles some holds either way

@@ -271,6 +271,45 @@ async def test_a_rebuild_that_finds_a_free_seat_beside_a_queue_fills_it(keeper: 
     assert await keeper.gate.seating(key) == log
 
 
+async def test_the_reconciler_fills_what_a_caller_that_died_left_free(
+    keeper: GateKeeper, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As above, but ann's process dies between confirming her cancellation and filling the
+    seat it gave back (fill_quietly never runs): the gate keeps the fill due, and the
+    reconciler, which otherwise does not walk the event, promotes dave."""
+    ann, dave = await participant(keeper, "ann"), await participant(keeper, "dave")
+    await registration.sign_up(keeper, ctx("1"), "e", ann, cmd.SignUp(session_id="a"))
+    await upkeep.reconcile(keeper)  # nothing to fill; what the load marked due is looked at
+    store = keeper.store
+    assert isinstance(store, FlakyStore)
+    real_append = MemoryEventStore.append
+
+    async def dave_first(
+        self: FlakyStore, appends: Sequence[StreamAppend], **kw: Any
+    ) -> AppendResult:
+        if kw.get("command_id") == "cmd-2":
+            answer, _ = await registration.sign_up(
+                keeper, ctx("3"), "e", dave, cmd.SignUp(session_id="a")
+            )
+            assert answer.body["status"] == "waitlisted"  # behind ann's held-back seat
+        return await real_append(self, appends, **kw)
+
+    async def died(*_: object) -> None:
+        return None
+
+    monkeypatch.setattr(FlakyStore, "append", dave_first)
+    monkeypatch.setattr(registration, "fill_quietly", died)
+    await registration.cancel_sign_up(keeper, ctx("2"), "e", ann, "a")
+    monkeypatch.undo()
+    promoted = "PromotedFromWaitlist"
+    assert promoted not in [e.type for e in await store.read_streams(f"participant-acme:e:{dave}")]
+    await upkeep.reconcile(keeper)
+    assert promoted in [e.type for e in await store.read_streams(f"participant-acme:e:{dave}")]
+    log = await folded_log(keeper)
+    assert list(log.sessions["a"].seated) == [dave]
+    assert await keeper.gate.seating(event_key("acme", "e")) == log
+
+
 async def folded_log(keeper: GateKeeper) -> Seating:
     """The seating the log holds (what a rebuild loads)."""
     await rebuild(keeper.store, keeper.gate, "acme", "e")

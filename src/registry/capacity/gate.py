@@ -165,11 +165,15 @@ class CapacityGate(Protocol):
         if the release undoes it); the errors of the gate as sign_up."""
         ...
 
-    async def promote(self, event_key: str, command_id: str) -> Decision:
+    async def promote(
+        self, event_key: str, command_id: str, *, only_if_due: bool = False
+    ) -> Decision:
         """Seating.fill_free_seats as a hold: promote queue heads into seats that are free (a
         confirmed decision gave one back while a queue formed, or a rebuild found one). Empty,
-        and nothing held, when no seat is free beside a queue. Raises GateNotReady,
-        CommandIdConflict."""
+        and nothing held, when no seat is free beside a queue. With `only_if_due` (the
+        reconciler's), empty without looking unless a fill may be due: since a confirm or
+        release answered that one is (`hand_over`), or since a load, and no fill since.
+        Raises GateNotReady, CommandIdConflict."""
         ...
 
     async def confirm(self, event_key: str, command_id: str) -> ConfirmOutcome:

@@ -160,7 +160,11 @@ local function hand_over(changes, also)
       redis.call('HDEL', key('busy_by'), p)
     end
   end
-  return fill or redis.call('SCARD', key('stalled')) > 0
+  fill = fill or redis.call('SCARD', key('stalled')) > 0
+  -- Kept in Redis, not only returned: should the caller die before it fills, the reconciler
+  -- still knows a fill is due (decide.lua, promote_if_due).
+  if fill then redis.call('SET', key('fill_due'), '1') end
+  return fill
 end
 
 -- NotOnRoster for a decision about `p` unless the roster names them registered (roster.py).

@@ -60,5 +60,6 @@ for _, s in ipairs(data.sessions or {}) do
   redis.call('SADD', key('sessions'), sid)
 end
 redis.call('SET', key('registration'), data.registration)
+redis.call('SET', key('fill_due'), '1')  -- a rebuild can find a free seat beside a queue
 redis.call('SET', key('sentinel'), int(data.epoch))
 return 'OK'

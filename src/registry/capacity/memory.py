@@ -63,6 +63,8 @@ class _Event:
     busy_by: dict[str, str] = field(default_factory=dict)
     registered: set[str] = field(default_factory=set)  # the roster (roster.py)
     cancelled: set[str] = field(default_factory=set)
+    #: A fill may be due: since a hand-over said so, or since the load (promote's only_if_due).
+    fill_due: bool = True
 
     def check_roster(self, event_key: str, participant_id: str) -> None:
         if participant_id in self.cancelled:
@@ -179,11 +181,16 @@ class MemoryGate:
             hold.also_busy = True
         return decision
 
-    async def promote(self, event_key: str, command_id: str) -> Decision:
+    async def promote(
+        self, event_key: str, command_id: str, *, only_if_due: bool = False
+    ) -> Decision:
         event = self._ready(event_key)
         fingerprint = ("promote", "", "", "")
         if (held := self._replay(event_key, event, command_id, fingerprint)) is not None:
             return held
+        if only_if_due and not event.fill_due:
+            return _decision(event, [])
+        event.fill_due = False
         before = event.marks.before(event.seating, "")
         changes = event.seating.fill_free_seats()
         if not changes:
@@ -249,6 +256,7 @@ class MemoryGate:
 
     def _hand_over(self, event: _Event, hold: _Hold) -> bool:
         fill = event.seating.hand_over(hold.changes)
+        event.fill_due = event.fill_due or fill
         people = touched(hold.changes)
         if hold.also_busy:
             busy, p = event.seating.busy, hold.participant_id

@@ -61,6 +61,7 @@ _EVENT_KEYS = (
     "busy",
     "busy_by",
     "stalled",
+    "fill_due",
     "registered",
     "cancelled",
 )
@@ -248,8 +249,11 @@ class RedisGate:
             event_key, "leave_all", command_id, participant_id, on_roster=on_roster
         )
 
-    async def promote(self, event_key: str, command_id: str) -> Decision:
-        return await self._decide(event_key, "promote", command_id, "")
+    async def promote(
+        self, event_key: str, command_id: str, *, only_if_due: bool = False
+    ) -> Decision:
+        op = "promote_if_due" if only_if_due else "promote"
+        return await self._decide(event_key, op, command_id, "")
 
     # -- holds ------------------------------------------------------------------------------
 

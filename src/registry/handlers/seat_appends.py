@@ -115,17 +115,23 @@ class Appended(NamedTuple):
 
 
 async def fill_free_seats(
-    keeper: GateKeeper, organisation: str, event_id: str, cause: str | None = None
+    keeper: GateKeeper,
+    organisation: str,
+    event_id: str,
+    cause: str | None = None,
+    *,
+    only_if_due: bool = False,
 ) -> int:
     """Promote queue heads into every free seat of the event, appending each round as its own
-    command (caused by `cause`); returns how many promotions were appended."""
+    command (caused by `cause`); returns how many promotions were appended. `only_if_due`
+    (the reconciler's): the first round looks only if the gate says a fill may be due."""
     key = event_key(organisation, event_id)
     promoted = 0
     for _ in range(MAX_FILL_ROUNDS):
         command_id = f"fill:{uuid.uuid4()}"
-        decision = await keeper.decide(
-            organisation, event_id, functools.partial(keeper.gate.promote, key, command_id)
-        )
+        promote = functools.partial(keeper.gate.promote, key, command_id, only_if_due=only_if_due)
+        only_if_due = False  # a later round runs because the last one said a fill is due
+        decision = await keeper.decide(organisation, event_id, promote)
         if not decision:
             return promoted
         metadata = Metadata(command_id=command_id, causation_id=cause, actor=FILL_ACTOR)

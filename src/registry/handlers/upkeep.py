@@ -9,7 +9,9 @@
 - It closes registration whose scheduled closing time has come (`close_if_due`).
 - Then it fills free seats beside a queue (seat_appends.fill_free_seats): a rebuild can find
   them (a failed seat decision others queued behind), and a process can die between confirming
-  a decision that gave seats back and filling them.
+  a decision that gave seats back and filling them. It looks only when the gate says a fill
+  may be due (`promote`'s `only_if_due`): the confirm that gave a seat back beside a queue
+  marks it, as does every load, and a fill clears it.
 """
 
 from __future__ import annotations
@@ -82,7 +84,10 @@ async def reconcile(keeper: GateKeeper, now_ms: int | None = None) -> int:
         if lost:
             log.info("rebuilding a gate with holds not in the log", event_key=key)
             await keeper.rebuild(organisation, event_id)
-        await fill_free_seats(keeper, organisation, event_id)
+        # Only if due: a confirm or release that left a seat free beside a queue says so in the
+        # gate, as does a rebuild, so a caller that died before filling is still caught, and
+        # an event of many sessions is not walked every interval (decide.lua).
+        await fill_free_seats(keeper, organisation, event_id, only_if_due=True)
         await close_if_due(keeper, organisation, event_id)
     return settled
 
