@@ -167,3 +167,29 @@ async def test_every_key_of_an_event_is_in_one_cluster_slot(
     assert len(keys) >= 10
     assert all(k.startswith(f"{prefix}:{{{EVENT}}}:") for k in keys)
     assert len({key_slot(k.encode()) for k in keys}) == 1
+
+
+async def test_the_reconcilers_promote_looks_on_a_due_mark_or_none(
+    client: aioredis.Redis, backend: tuple[str, str]
+) -> None:
+    """`promote(only_if_due=True)` walks the event unless the mark says no fill since the last
+    one ("0"); a gate written before the mark existed (no key) is looked at."""
+    gate = RedisGate(client, backend[1])
+    await gate.load(EVENT, one_session(capacity=1), "open")
+    due = gate.base(EVENT) + "fill_due"
+    assert await client.get(due) == b"1"  # a load may leave a seat free beside a queue
+    assert list(await gate.promote(EVENT, "after-load", only_if_due=True)) == []
+    assert await client.get(due) == b"0"
+    assert await gate.sign_up(EVENT, "c0", "p0", "talk") == [Seated("p0", "talk", 1)]
+    assert await gate.confirm(EVENT, "c0") == "confirmed"
+    await gate.leave(EVENT, "left", "p0", "talk")  # the seat is held back until confirmed
+    assert list(await gate.sign_up(EVENT, "c1", "p1", "talk")) == [Queued("p1", "talk", 2, ())]
+    assert await gate.confirm(EVENT, "c1") == "confirmed"
+    assert await gate.confirm(EVENT, "left") == "fill"  # and its caller dies before filling
+    assert await client.get(due) == b"1"
+    await client.set(due, "0")  # as if no fill were due: the reconciler does not look
+    assert list(await gate.promote(EVENT, "not-due", only_if_due=True)) == []
+    await client.delete(due)  # as a gate from before the mark: it looks
+    filled = await gate.promote(EVENT, "reconciled", only_if_due=True)
+    assert [(c.participant_id, c.session_id) for c in filled] == [("p1", "talk")]
+    assert await client.get(due) == b"0"

@@ -2,7 +2,8 @@
 -- `decide(ARGV)`.
 -- Runs after state.lua, seating.lua and holds.lua; batch.lua calls it.
 -- KEYS: the event's own (sentinel, dirty, registration, sessions, holds, hold_expiry, answers,
---       version, busy, busy_by, stalled, registered, cancelled: redis_gate._EVENT_KEYS), then
+--       version, busy, busy_by, stalled, fill_due, registered, cancelled:
+--       redis_gate._EVENT_KEYS), then
 --       the keys of the sessions the command names and the participant's agenda (declared for
 --       routing and review; the scripts derive the same names, see state.lua).
 -- ARGV (a table of the call's arguments): operation, command id, now (ms), hold ttl (ms), participant, session, replaces ('' for
@@ -14,7 +15,7 @@ local function decide(A)
   CHANGES, EXTRA = {}, {}  -- this decision's facts only (batch.lua runs several)
   local op, command, now, ttl = A[1], A[2], tonumber(A[3]), tonumber(A[4])
   -- The reconciler's promote: the same decision, but none at all unless a fill may be due
-  -- (fill_due, state.lua). Walking every session of an event of 10,000 took 80 - 90 ms of
+  -- (fill_due, state.lua). Walking every session of an event of 10,000 took 20 - 90 ms of
   -- Redis, twice every 5 s, every decision of the event waiting behind it (bench/README.md,
   -- "2026-12-06, afternoon").
   local if_due = op == 'promote_if_due'
@@ -29,7 +30,8 @@ local function decide(A)
   local fingerprint = table.concat({op, p, sid, A[7]}, '\n')
   local replay = replayed(command, fingerprint)
   if replay then return replay end
-  if if_due and redis.call('EXISTS', key('fill_due')) == 0 then return answer(nil, nil) end
+  -- '0' only: a gate written before the mark existed (no key) is looked at once.
+  if if_due and redis.call('GET', key('fill_due')) == '0' then return answer(nil, nil) end
   forget_answers(now)
 
   local err

@@ -119,7 +119,8 @@ end
 
 -- Seating.fill_free_seats: fill every free seat beside a queue, earliest session first.
 local function fill_free_seats()
-  redis.call('DEL', key('stalled'), key('fill_due'))
+  redis.call('DEL', key('stalled'))
+  redis.call('SET', key('fill_due'), '0')
   local all = {}
   for _, sid in ipairs(redis.call('SMEMBERS', key('sessions'))) do
     -- Only a session with a queue can be filled, and none gains one here (promotions and

@@ -30,8 +30,9 @@
 --   busy_by                  hash participant -> the hold group that made them busy
 --   stalled                  set of sessions whose filling stopped at a busy queue head
 --   fill_due                 "1" from when a fill may be due (hand_over said so, or a load)
---                            until the next fill: the reconciler's `promote_if_due` is a
---                            no-op without it (decide.lua)
+--                            until the next fill, which sets "0": the reconciler's
+--                            `promote_if_due` is a no-op on "0" (decide.lua); no key (a gate
+--                            written before it existed) counts as due
 --   version                  hash participant -> count of changes to their agenda
 --   holds                    hash command id -> JSON record (holds.lua)
 --   hold_expiry              zset command id -> expiry (ms) of holds not yet settled
