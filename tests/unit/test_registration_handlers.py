@@ -224,28 +224,7 @@ async def test_a_seat_given_back_comes_free_on_confirmation_and_the_queue_gets_i
     ann, dave = await participant(keeper, "ann"), await participant(keeper, "dave")
     await registration.sign_up(keeper, ctx("1"), "e", ann, cmd.SignUp(session_id="a"))
     store = keeper.store
-    assert isinstance(store, FlakyStore)
-    real_append = MemoryEventStore.append
-    original = FlakyStore.append
-    queued_first = False
-
-    async def dave_first(
-        self: FlakyStore, appends: Sequence[StreamAppend], **kw: Any
-    ) -> AppendResult:
-        nonlocal queued_first
-        if kw.get("command_id") == "cmd-2" and not queued_first:
-            queued_first = True
-            answer, _ = await registration.sign_up(
-                keeper, ctx("3"), "e", dave, cmd.SignUp(session_id="a")
-            )
-            assert answer.body["status"] == "waitlisted"
-        return await real_append(self, appends, **kw)
-
-    FlakyStore.append = dave_first  # type: ignore[method-assign]
-    try:
-        answer, _ = await registration.cancel_sign_up(keeper, ctx("2"), "e", ann, "a")
-    finally:
-        FlakyStore.append = original  # type: ignore[method-assign]
+    answer = await cancel_while_dave_queues(keeper, ann, dave)
     assert answer.body["promoted"] == []  # nobody waited when ann left
     log = await folded_log(keeper)
     assert list(log.sessions["a"].seated) == [dave]
@@ -281,25 +260,12 @@ async def test_the_reconciler_fills_what_a_caller_that_died_left_free(
     await registration.sign_up(keeper, ctx("1"), "e", ann, cmd.SignUp(session_id="a"))
     await upkeep.reconcile(keeper)  # nothing to fill; what the load marked due is looked at
     store = keeper.store
-    assert isinstance(store, FlakyStore)
-    real_append = MemoryEventStore.append
-
-    async def dave_first(
-        self: FlakyStore, appends: Sequence[StreamAppend], **kw: Any
-    ) -> AppendResult:
-        if kw.get("command_id") == "cmd-2":
-            answer, _ = await registration.sign_up(
-                keeper, ctx("3"), "e", dave, cmd.SignUp(session_id="a")
-            )
-            assert answer.body["status"] == "waitlisted"  # behind ann's held-back seat
-        return await real_append(self, appends, **kw)
 
     async def died(*_: object) -> None:
         return None
 
-    monkeypatch.setattr(FlakyStore, "append", dave_first)
     monkeypatch.setattr(registration, "fill_quietly", died)
-    await registration.cancel_sign_up(keeper, ctx("2"), "e", ann, "a")
+    await cancel_while_dave_queues(keeper, ann, dave)
     monkeypatch.undo()
     promoted = "PromotedFromWaitlist"
     assert promoted not in [e.type for e in await store.read_streams(f"participant-acme:e:{dave}")]
@@ -308,6 +274,31 @@ async def test_the_reconciler_fills_what_a_caller_that_died_left_free(
     log = await folded_log(keeper)
     assert list(log.sessions["a"].seated) == [dave]
     assert await keeper.gate.seating(event_key("acme", "e")) == log
+
+
+async def cancel_while_dave_queues(keeper: GateKeeper, ann: str, dave: str) -> Answer:
+    """Ann cancels her seat in a (cmd-2); while her append is on its way, dave signs up and is
+    waitlisted behind the seat her decision holds back. Returns ann's answer."""
+    real_append = MemoryEventStore.append
+    queued_first = False
+
+    async def dave_first(
+        self: FlakyStore, appends: Sequence[StreamAppend], **kw: Any
+    ) -> AppendResult:
+        nonlocal queued_first
+        if kw.get("command_id") == "cmd-2" and not queued_first:
+            queued_first = True
+            answer, _ = await registration.sign_up(
+                keeper, ctx("3"), "e", dave, cmd.SignUp(session_id="a")
+            )
+            assert answer.body["status"] == "waitlisted"
+        return await real_append(self, appends, **kw)
+
+    assert isinstance(keeper.store, FlakyStore)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(FlakyStore, "append", dave_first)
+        answer, _ = await registration.cancel_sign_up(keeper, ctx("2"), "e", ann, "a")
+    return answer
 
 
 async def folded_log(keeper: GateKeeper) -> Seating:
