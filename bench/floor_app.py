@@ -1,4 +1,4 @@
-"""The framework floor: the sign-up route answered with a fixed small JSON, no I/O.
+"""The framework floor: the sign-up and cancel routes answered with a fixed small JSON, no I/O.
 
     granian --interface asgi --factory bench.floor_app:create_app
 
@@ -10,7 +10,7 @@ route costs above this is what the product adds.
 from __future__ import annotations
 
 import msgspec
-from litestar import Litestar, get, post
+from litestar import Litestar, delete, get, post
 
 
 class SignUpBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -25,11 +25,20 @@ _ANSWER: dict[str, object] = {
     "fallback_session_id": None,
     "position": 1,
 }
+_CANCELLED: dict[str, object] = {"promoted": [], "position": 1}
 
 
 @post("/v1/events/{event:str}/participants/{participant:str}/signups", status_code=201)
 async def sign_up(event: str, participant: str, data: SignUpBody) -> dict[str, object]:
     return _ANSWER
+
+
+@delete(
+    "/v1/events/{event:str}/participants/{participant:str}/signups/{session:str}",
+    status_code=200,
+)
+async def cancel(event: str, participant: str, session: str) -> dict[str, object]:
+    return _CANCELLED
 
 
 @get("/health", sync_to_thread=False)
@@ -38,4 +47,4 @@ def health() -> dict[str, str]:
 
 
 def create_app() -> Litestar:
-    return Litestar(route_handlers=[sign_up, health])
+    return Litestar(route_handlers=[sign_up, cancel, health])

@@ -90,9 +90,7 @@ async def one(args: argparse.Namespace, label: str, sessions: int, facts: int) -
             print(f"  (projections and chain at the head {caught:.1f} s after the set-up)")
             reads = Reads(f"/v1/events/{plan.event}/occupancy", args.reads) if args.reads else None
             measured = ctx.measure(server, plan.sign_ups(), lag=True, reads=reads)
-            print(
-                f"broad crowd, {len(plan.pairs):,} sign-ups over {len(plan.sessions):,} sessions:"
-            )
+            print(f"broad crowd, {plan.describe()} over {len(plan.sessions):,} sessions:")
             measured.show("registry")
             print(f"                     {peaks_since_start(server.pid)}")
         for line in await check_log(conn, plan, measured.load.answers):

@@ -47,6 +47,8 @@ class LoadResult:
     socket_errors: dict[str, int]
     answers: list[Any] = field(default_factory=list)  # decoded bodies of the 2xx answers
     problems: dict[int, str] = field(default_factory=dict)  # one body per other status
+    #: Answers by status and problem type ("422 invalid-command"), for the statuses not 2xx.
+    problem_types: Counter[str] = field(default_factory=Counter)
 
     @property
     def rate(self) -> float:
@@ -60,6 +62,11 @@ class LoadResult:
             f"{self.rate:>8,.0f}/s  p50 {self.p50_ms:6.1f} ms  p95 {self.p95_ms:6.1f} ms"
             f"  p99 {self.p99_ms:6.1f} ms  ({self.answered:,} in {self.seconds:.1f} s;"
             f" status {statuses}"
+            + (
+                f" ({', '.join(f'{k}: {n}' for k, n in sorted(self.problem_types.items()))})"
+                if self.problem_types
+                else ""
+            )
             + (f"; socket errors {errors}" if errors else "")
             + (f"; {unanswered:,} unanswered" if unanswered else "")
             + ")"
@@ -131,6 +138,7 @@ def _parse(stdout: str, outputs: list[Path], sent: int) -> LoadResult:
     statuses: Counter[int] = Counter()
     answers: list[Any] = []
     problems: dict[int, str] = {}
+    problem_types: Counter[str] = Counter()
     starts, ends, finished = [], [], 0
     for path in outputs:
         for line in path.read_text().splitlines() if path.exists() else []:
@@ -148,6 +156,7 @@ def _parse(stdout: str, outputs: list[Path], sent: int) -> LoadResult:
                 answers.append(json.loads(body))
             else:
                 problems.setdefault(status, body[:300])
+                problem_types[f"{status} {_problem_slug(body)}"] += 1
     # A thread cut off by the time limit writes no span: wrk's own run time stands in.
     seconds = (max(ends) - min(starts)) / 1e6 if ends and finished == len(outputs) else 0.0
     answered = sum(statuses.values())
@@ -169,7 +178,17 @@ def _parse(stdout: str, outputs: list[Path], sent: int) -> LoadResult:
         socket_errors={k: wrk[k] for k in ("connect", "read", "write", "timeout")},
         answers=answers,
         problems=problems,
+        problem_types=problem_types,
     )
+
+
+def _problem_slug(body: str) -> str:
+    """The last part of a problem+json body's `type` ("/problems/session-full": session-full)."""
+    try:
+        kind = json.loads(body).get("type")
+    except (ValueError, AttributeError):
+        kind = None
+    return str(kind).rsplit("/", 1)[-1] if kind else "?"
 
 
 def _wrk_seconds(stdout: str) -> float:

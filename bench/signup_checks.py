@@ -6,6 +6,7 @@ so in its output (the benchmark's figures would mean nothing then).
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from typing import Any
 
@@ -24,15 +25,23 @@ SELECT data->>'session_id' AS session_id,
                                       'Waitlisted')
  GROUP BY 1
 """
-AT_POSITIONS = """
-SELECT position, stream_id, type, data->>'session_id' AS session_id
-  FROM events WHERE position = ANY($1::bigint[])
+# The command each 2xx answer's position names (API.md: the position is the last event the
+# command wrote), with the answer it stored for replays and the events it wrote.
+COMMANDS_AT = """
+SELECT c.position, c.answer, e.stream_id, e.type, e.data->>'session_id' AS session_id,
+       e.data->>'participant_id' AS participant_id
+  FROM commands c
+  JOIN events e ON e.position = ANY(c.positions)
+ WHERE c.position = ANY($1::bigint[])
+ ORDER BY c.position, e.position
 """
 FACT_FOR = {"seated": "SeatAssigned", "waitlisted": "Waitlisted"}
+RELEASES = ("SeatReleased", "WaitlistLeft")
 
 
 async def check_log(conn: asyncpg.Connection, plan: Plan, answers: list[Any]) -> list[str]:
-    """The product: capacity per session from the log; every 201 answer's position in the log."""
+    """The product: capacity per session from the log; every 2xx answer is its command's in the
+    log (the command at its position stored that answer and wrote what it says)."""
     streams = f"participant-bench:{plan.event}:%"
     rows = await conn.fetch(HELD_SEATS, streams)
     capacity = plan.capacities()
@@ -43,37 +52,55 @@ async def check_log(conn: asyncpg.Connection, plan: Plan, answers: list[Any]) ->
     ]
     held = sum(r["held"] for r in rows)
     facts = sum(r["sign_ups"] for r in rows)
+    created = sum("status" in a for a in answers)
     lines = [
         f"sessions over capacity (log): {len(over)}"
         + (f" {over[:5]}" if over else "")
-        + f"; {held:,} seats held, {facts:,} seat/waitlist facts for {len(answers):,} answers 201"
-        + (
-            " (the rest: requests cut off by the time limit, or failed)"
-            if facts > len(answers)
-            else ""
-        )
+        + f"; {held:,} seats held, {facts:,} seat/waitlist facts for {created:,} answers 201"
+        + (" (the rest: requests cut off by the time limit, or failed)" if facts > created else "")
     ]
     positions = [a.get("position") for a in answers]
-    found = {r["position"]: r for r in await conn.fetch(AT_POSITIONS, positions)}
+    written: dict[int, list[asyncpg.Record]] = {}
+    for row in await conn.fetch(COMMANDS_AT, positions):
+        written.setdefault(row["position"], []).append(row)
     wrong: Counter[str] = Counter()
     for answer in answers:
-        row = found.get(answer.get("position"))
-        if row is None:
-            wrong["position not in the log"] += 1
-        elif not row["stream_id"].startswith(streams[:-1]):
-            wrong["position is another stream's"] += 1
-        elif row["session_id"] != answer.get("session_id"):
-            wrong["position is another session's fact"] += 1
-        elif row["type"] != FACT_FOR.get(answer.get("status", "")):
-            wrong[f"answer {answer.get('status')} but log {row['type']}"] += 1
+        problem = _mismatch(answer, written.get(answer.get("position"), []), streams[:-1])
+        if problem:
+            wrong[problem] += 1
     duplicates = len(positions) - len(set(positions))
     lines.append(
-        f"answers 201 whose position is their own fact in the log:"
-        f" {len(answers) - sum(wrong.values()):,} of {len(answers):,}"
+        f"answers 2xx whose position is their own fact in the log (their command's, which"
+        f" stored that answer and wrote what it says): {len(answers) - sum(wrong.values()):,}"
+        f" of {len(answers):,}"
         + (f"; mismatches {dict(wrong)}" if wrong else "")
         + (f"; {duplicates} positions given twice" if duplicates else "")
     )
     return lines
+
+
+def _mismatch(answer: dict[str, Any], events: list[asyncpg.Record], streams: str) -> str:
+    """Why `answer` is not what its command wrote ("" when it is)."""
+    if not events:
+        return "no command at the position"
+    stored = json.loads(events[0]["answer"]).get("body")
+    if stored != {k: v for k, v in answer.items() if k != "position"}:
+        return "the command stored another answer"
+    if not all(e["stream_id"].startswith(streams) for e in events):
+        return "the command wrote to another event's streams"
+    if "status" in answer:  # a sign-up or switch: its seat or wait, for its session
+        fact = FACT_FOR.get(answer["status"])
+        if not any(e["type"] == fact and e["session_id"] == answer["session_id"] for e in events):
+            return f"answer {answer['status']} without its {fact} in the log"
+        return ""
+    if "promoted" in answer:  # a cancellation: a release, and exactly the promotions answered
+        if not any(e["type"] in RELEASES for e in events):
+            return "cancellation answered without a release in the log"
+        promoted = [e["participant_id"] for e in events if e["type"] == "PromotedFromWaitlist"]
+        if promoted != answer["promoted"]:
+            return "promotions answered are not the ones in the log"
+        return ""
+    return "an answer of unknown shape"
 
 
 NAIVE_HELD = """
@@ -87,22 +114,21 @@ SELECT s.id, s.capacity,
 
 
 async def check_naive(conn: asyncpg.Connection, plan: Plan, answers: list[Any]) -> list[str]:
-    """The naive baseline's own tables: capacity per session, one row per 201 answer."""
+    """The naive baseline's own tables: capacity per session, no more rows than answers 201."""
     rows = await conn.fetch(NAIVE_HELD, plan.event)
     over = [
         f"{r['id']} holds {r['held']} of {r['capacity']}" for r in rows if r["held"] > r["capacity"]
     ]
     stored = sum(r["held"] + r["waiting"] for r in rows)
+    created = sum("status" in a for a in answers)
+    cancelled = len(answers) - created
     return [
         f"sessions over capacity (tables): {len(over)}"
         + (f" {over[:5]}" if over else "")
-        + f"; {sum(r['held'] for r in rows):,} seats held, {stored:,} rows for"
-        f" {len(answers):,} answers 201"
-        + (
-            " (the rest: requests cut off by the time limit, or failed)"
-            if stored > len(answers)
-            else ""
-        )
+        + f"; {sum(r['held'] for r in rows):,} seats held, {stored:,} rows (seats and waits)"
+        f" after {created:,} answers 201"
+        + (f" and {cancelled:,} cancellations" if cancelled else "")
+        + (" (more rows than answers: requests cut off, or failed)" if stored > created else "")
     ]
 
 

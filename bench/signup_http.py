@@ -10,17 +10,19 @@ and registers every participant (timed on its own, not part of the sign-up figur
 
 * flash crowd: 2,000 participants sign up for one 100-seat session;
 * broad crowd: N participants, 4 rounds x 10 parallel sessions, one sign-up per round each
-  (--sessions spreads them over that many sessions instead, a quarter per round).
+  (--sessions spreads them over that many sessions instead, a quarter per round), with 10 % of
+  the sign-ups later switched to another session of their round and 5 % cancelled, mixed in
+  (--switches, --cancels; bench/signup_plans.py).
 
 With --reads R, an open-loop client (bench/open_loop.py) reads the broad crowd's occupancy
 (`GET /v1/events/broad/occupancy`, organiser key) at R per second while registry's broad crowd
 runs (not the baselines': they have no such route), and its figures are printed beside the
 sign-ups'. The RSS of every server process is sampled during every load (bench/rss.py).
 
-The same (participant, session) pairs, in the same order, go to two baselines under the same
-granian with the same 2 workers: bench/naive_app.py (one transaction per sign-up under a
-`SELECT ... FOR UPDATE` row lock on the session, its own tables in the scratch database) and
-bench/floor_app.py (the same route and body, a fixed answer, no I/O). The client is wrk with
+The same requests (sign-ups, switches, cancellations), in the same order, go to two baselines
+under the same granian with the same 2 workers: bench/naive_app.py (one transaction per command
+under a `SELECT ... FOR UPDATE` row lock on the session, its own tables in the scratch database)
+and bench/floor_app.py (the same routes and bodies, a fixed answer, no I/O). The client is wrk with
 bench/walk.lua (bench/http_load.py says why not an asyncio client), C connections with HTTP/1.1
 keep-alive; each request is sent once, and a scenario stops at its last answer or its time limit.
 
@@ -46,7 +48,7 @@ import asyncpg
 from bench import rig
 from bench.rig import DESIGNS, Context, Measured, Reads
 from bench.signup_checks import check_log, check_naive
-from bench.signup_plans import Plan, broad_crowd, flash_crowd
+from bench.signup_plans import CANCELS, SWITCHES, Plan, broad_crowd, flash_crowd
 
 
 def run_all(
@@ -60,7 +62,7 @@ def run_all(
         for plan in plans:
             rig.set_up(ctx, registry, plan)
         for plan in plans:
-            print(f"{plan.name}: {len(plan.pairs):,} sign-ups")
+            print(f"{plan.name}: {plan.describe()}")
             for design, server in running.items():
                 ours = design == DESIGNS[0]  # registry serve runs the projector in-process
                 alongside = None
@@ -74,7 +76,10 @@ def run_all(
 
 
 async def bench(args: argparse.Namespace) -> None:
-    plans = [flash_crowd(), broad_crowd(args.participants, sessions=args.sessions)]
+    broad = broad_crowd(
+        args.participants, sessions=args.sessions, switches=args.switches, cancels=args.cancels
+    )
+    plans = [flash_crowd(), broad]
     stores = rig.prepared(args.dsn, args.redis_url, plans, args.connections, args.time_limit)
     async with stores as (ctx, conn):
         results = run_all(ctx, plans, args.reads, args.idempotency_keys)
@@ -84,7 +89,7 @@ async def bench(args: argparse.Namespace) -> None:
 
 async def report(conn: asyncpg.Connection, plan: Plan, results: dict[str, Measured]) -> None:
     ours = results[DESIGNS[0]].load
-    print(f"\n{plan.name}: {len(plan.pairs):,} sign-ups, {len(plan.sessions)} sessions")
+    print(f"\n{plan.name}: {plan.describe()}, {len(plan.sessions)} sessions")
     for design in DESIGNS:
         results[design].show(design)
     for design in DESIGNS[1:]:
@@ -101,6 +106,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--participants", type=int, default=20_000, help="broad crowd size")
     parser.add_argument("--sessions", type=int, default=40, help="broad crowd's, over 4 rounds")
+    parser.add_argument(
+        "--switches", type=float, default=SWITCHES, help="share of sign-ups later switched"
+    )
+    parser.add_argument(
+        "--cancels", type=float, default=CANCELS, help="share of sign-ups later cancelled"
+    )
     parser.add_argument("--connections", type=int, default=64, help="requests in flight")
     parser.add_argument("--time-limit", type=int, default=120, help="seconds per scenario")
     parser.add_argument("--reads", type=float, default=0, help="occupancy reads/s alongside")

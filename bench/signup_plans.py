@@ -1,4 +1,4 @@
-"""The crowds of bench/signup_http.py: programmes, participants, (participant, session) pairs.
+"""The crowds of bench/signup_http.py: programmes, participants, and their commands in order.
 
 Everything is decided here, before any server runs, so that the product and both baselines are
 sent exactly the same requests in the same order.
@@ -29,13 +29,46 @@ class Session:
 
 
 @dataclass(frozen=True)
+class Step:
+    """One form-backend command of a crowd: a sign-up, a switch or a cancellation."""
+
+    participant: str
+    session: str
+    #: A switch: sign up for `session` in place of the seat held in `replaces` (API.md).
+    replaces: str | None = None
+    #: A cancellation: DELETE the participant's sign-up for `session`.
+    cancel: bool = False
+
+
+@dataclass(frozen=True)
 class Plan:
     name: str
     event: str
     rooms: dict[str, int]  # room id -> capacity
     sessions: list[Session]
     participants: list[str]
-    pairs: list[tuple[str, str]]  # (participant, session) in sending order
+    steps: list[Step]  # in sending order
+
+    @property
+    def pairs(self) -> list[tuple[str, str]]:
+        """The plain sign-ups' (participant, session), in sending order."""
+        return [
+            (s.participant, s.session) for s in self.steps if not s.cancel and s.replaces is None
+        ]
+
+    @property
+    def switches(self) -> int:
+        return sum(s.replaces is not None for s in self.steps)
+
+    @property
+    def cancellations(self) -> int:
+        return sum(s.cancel for s in self.steps)
+
+    def describe(self) -> str:
+        return (
+            f"{len(self.pairs):,} sign-ups, {self.switches:,} switches,"
+            f" {self.cancellations:,} cancellations"
+        )
 
     def registrations(self) -> list[Request]:
         return [
@@ -48,17 +81,21 @@ class Plan:
         ]
 
     def sign_ups(self, keyed: bool = False) -> list[Request]:
-        """With `keyed`, each with an Idempotency-Key of its own, as a form backend that retries
-        safely sends them (registry then looks the key up before it decides)."""
-        return [
-            Request(
-                "POST",
-                f"/v1/events/{self.event}/participants/{p}/signups",
-                json.dumps({"session_id": s}),
-                f"{self.event}-{p}-{s}" if keyed else "",
-            )
-            for p, s in self.pairs
-        ]
+        """Every step as its request. With `keyed`, each with an Idempotency-Key of its own, as a
+        form backend that retries safely sends them (registry then looks the key up before it
+        decides)."""
+        return [self._request(step, keyed) for step in self.steps]
+
+    def _request(self, step: Step, keyed: bool) -> Request:
+        base = f"/v1/events/{self.event}/participants/{step.participant}/signups"
+        key = f"{self.event}-{step.participant}-{step.session}" if keyed else ""
+        if step.cancel:
+            return Request("DELETE", f"{base}/{step.session}", "", key and f"{key}-cancel")
+        body: dict[str, str] = {"session_id": step.session}
+        if step.replaces is not None:
+            body["replaces"] = step.replaces
+            key = key and f"{key}-switch"
+        return Request("POST", base, json.dumps(body), key)
 
     def capacities(self) -> dict[str, int]:
         return {s.id: s.capacity for s in self.sessions}
@@ -73,7 +110,7 @@ def flash_crowd(participants: int = 2000, seats: int = 100) -> Plan:
         rooms={"hall": seats},
         sessions=[Session("keynote", "hall", seats, "09:00", "10:00")],
         participants=people,
-        pairs=[(p, "keynote") for p in people],
+        steps=[Step(p, "keynote") for p in people],
     )
 
 
@@ -83,23 +120,40 @@ ROOMS_PER_PUT = 1000  # the most one PUT .../programme takes (ReplaceProgramme's
 SESSIONS_PER_PUT = 2000
 
 
+SWITCHES = 0.10  # of the sign-ups, later switched (`replaces`) to another session of the round
+CANCELS = 0.05  # of the sign-ups, later cancelled
+#: A change goes at least this many requests after the sign-up it changes: with 64 in flight,
+#: the sign-up has been answered long before (a change sent first would be refused).
+CHANGE_GAP = 2000
+
+
 def broad_crowd(
     participants: int,
     seed: int = 7,
     sessions: int = PARALLEL * len(ROUNDS),
     event: str = "broad",
     prefix: str = "b",
+    switches: float = SWITCHES,
+    cancels: float = CANCELS,
 ) -> Plan:
-    """4 rounds of parallel sessions; each participant picks one session a round.
+    """4 rounds of parallel sessions; each participant picks one session a round, and some
+    change their minds.
 
     `sessions` are spread over the 4 rounds (10 each by default; 10 make rounds of 3, 3, 2 and
     2; 10,000 make 2,500 at a time, in as many rooms). Seats are enough for everyone if choices
     were even (N / sessions in the round, at least 1), but they are not: the first session of a
     round is chosen twice as often as the last, so the popular ones fill up and waitlist while
-    the others keep seats free, as at a real conference. The pairs go round by round
+    the others keep seats free, as at a real conference. The sign-ups go round by round
     (everyone's first choice, then everyone's second, ...), participants shuffled within a
     round, so that at any time a round's sessions are being filled in parallel. `event` and
     `prefix` (of participant ids) let several crowds live side by side (bench/sweep.py).
+
+    Mixed in, at random places at least CHANGE_GAP requests after the sign-up they change: a
+    `switches` share of the sign-ups is switched to another session of the same round (drawn
+    with the same weights; `replaces` names the first, so one whose first sign-up was
+    waitlisted, and not promoted since, is answered 422, as API.md says), and a `cancels` share
+    is cancelled (a seat given back promotes that session's waitlist). Those come from a random
+    generator of their own: the sign-ups are the same with any shares.
     """
     per_round = [sessions // len(ROUNDS) + (r < sessions % len(ROUNDS)) for r in range(len(ROUNDS))]
     width = max(2, len(str(max(per_round))))
@@ -118,6 +172,7 @@ def broad_crowd(
     people = [f"{prefix}{i:06d}" for i in range(participants)]
     rng = random.Random(seed)
     pairs = []
+    picks = []  # each pair's (round, session count, cumulative weights)
     for r, count in enumerate(per_round):
         if not count:
             continue
@@ -128,7 +183,35 @@ def broad_crowd(
         for p in order:
             k = rng.choices(range(count), cum_weights=cum)[0]
             pairs.append((p, f"r{r + 1}-s{k + 1:0{width}d}"))
-    return Plan("broad crowd", event, rooms, plan_sessions, people, pairs)
+            picks.append((r, count, cum))
+    steps = [Step(p, s) for p, s in pairs]
+    changes: list[tuple[int, Step]] = []  # (index in steps to go before, change)
+    later = random.Random(seed + 1)
+    for i, ((p, s), (r, count, cum)) in enumerate(zip(pairs, picks, strict=True)):
+        if i + CHANGE_GAP > len(pairs):
+            break
+        u = later.random()
+        if u < switches and count > 1:
+            target = s
+            while target == s:
+                k = later.choices(range(count), cum_weights=cum)[0]
+                target = f"r{r + 1}-s{k + 1:0{width}d}"
+            change = Step(p, target, replaces=s)
+        elif switches <= u < switches + cancels:
+            change = Step(p, s, cancel=True)
+        else:
+            continue
+        changes.append((later.randint(i + CHANGE_GAP, len(pairs)), change))
+    changes.sort(key=lambda c: c[0])
+    mixed: list[Step] = []
+    at = 0
+    for i, step in enumerate(steps):
+        while at < len(changes) and changes[at][0] == i:
+            mixed.append(changes[at][1])
+            at += 1
+        mixed.append(step)
+    mixed.extend(change for _, change in changes[at:])
+    return Plan("broad crowd", event, rooms, plan_sessions, people, mixed)
 
 
 def create_programme(url: str, organiser_key: str, plan: Plan) -> None:

@@ -34,3 +34,12 @@ def test_missing_lines_fail() -> None:
     assert not run([]).checked
     assert not run(CLEAN[:1]).checked
     assert not run(CLEAN[1:]).checked
+
+
+def test_the_check_line_of_the_crowd_with_changes_passes_when_clean() -> None:
+    line = (
+        "registry: answers 2xx whose position is their own fact in the log (their command's,"
+        " which stored that answer and wrote what it says): 18,085 of 18,085"
+    )
+    assert run([CLEAN[0], line]).checked
+    assert not run([CLEAN[0], line.replace("18,085 of", "18,084 of")]).checked
