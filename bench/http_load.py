@@ -32,6 +32,8 @@ class Request:
     body: str = ""
     #: Sent as `Idempotency-Key` when not empty (API.md: what a form backend that retries sends).
     key: str = ""
+    #: Requests of one lane go out in order on one wrk thread (walk.lua); None: by line number.
+    lane: int | None = None
 
 
 @dataclass
@@ -88,7 +90,12 @@ def run(
     threads = max(1, min(THREADS, connections))
     with tempfile.TemporaryDirectory(prefix="bench-wrk-") as folder:
         listing = Path(folder) / "requests.tsv"
-        listing.write_text("".join(f"{r.method}\t{r.path}\t{r.body}\t{r.key}\n" for r in requests))
+        listing.write_text(
+            "".join(
+                f"{r.method}\t{r.path}\t{r.body}\t{r.key}\t{'' if r.lane is None else r.lane}\n"
+                for r in requests
+            )
+        )
         out = Path(folder) / "answers"
         header_args = [arg for h in headers for arg in ("-H", h)]
         cmd = [

@@ -84,18 +84,20 @@ class Plan:
         """Every step as its request. With `keyed`, each with an Idempotency-Key of its own, as a
         form backend that retries safely sends them (registry then looks the key up before it
         decides)."""
-        return [self._request(step, keyed) for step in self.steps]
+        lanes = {p: i for i, p in enumerate(self.participants)}
+        return [self._request(step, keyed, lanes[step.participant]) for step in self.steps]
 
-    def _request(self, step: Step, keyed: bool) -> Request:
+    def _request(self, step: Step, keyed: bool, lane: int) -> Request:
+        """In the participant's own lane: their commands go out in order (walk.lua)."""
         base = f"/v1/events/{self.event}/participants/{step.participant}/signups"
         key = f"{self.event}-{step.participant}-{step.session}" if keyed else ""
         if step.cancel:
-            return Request("DELETE", f"{base}/{step.session}", "", key and f"{key}-cancel")
+            return Request("DELETE", f"{base}/{step.session}", "", key and f"{key}-cancel", lane)
         body: dict[str, str] = {"session_id": step.session}
         if step.replaces is not None:
             body["replaces"] = step.replaces
             key = key and f"{key}-switch"
-        return Request("POST", base, json.dumps(body), key)
+        return Request("POST", base, json.dumps(body), key, lane)
 
     def capacities(self) -> dict[str, int]:
         return {s.id: s.capacity for s in self.sessions}
@@ -122,8 +124,12 @@ SESSIONS_PER_PUT = 2000
 
 SWITCHES = 0.10  # of the sign-ups, later switched (`replaces`) to another session of the round
 CANCELS = 0.05  # of the sign-ups, later cancelled
-#: A change goes at least this many requests after the sign-up it changes: with 64 in flight,
-#: the sign-up has been answered long before (a change sent first would be refused).
+#: A change goes at least this many requests after the sign-up it changes. Each participant's
+#: requests go in one lane (one wrk thread, walk.lua), which sends a request only once all but
+#: its connections' worth of earlier ones are answered: with fewer connections per thread than
+#: the gap's share of a lane, the sign-up has been answered before its change is sent (without
+#: lanes, wrk's two threads drifted apart by more than 2,000 lines: 38 cancellations overtook
+#: their sign-ups in one row-lock run).
 CHANGE_GAP = 2000
 
 

@@ -2,9 +2,12 @@
 --
 --   wrk -t T -c C -d LIMITs -s bench/walk.lua URL -- REQUESTS_FILE OUT_PREFIX T
 --
--- REQUESTS_FILE has one request a line, "METHOD<tab>PATH<tab>BODY<tab>KEY" (KEY, when not empty,
--- is sent as Idempotency-Key); thread k of T takes lines
--- k, k+T, k+2T, ... so the threads walk the list in step. Each thread writes one line per answer
+-- REQUESTS_FILE has one request a line, "METHOD<tab>PATH<tab>BODY<tab>KEY<tab>LANE" (KEY, when not
+-- empty, is sent as Idempotency-Key); thread k of T takes lines k, k+T, k+2T, ... so the threads
+-- walk the list in step, except lines with a LANE, which thread LANE mod T takes: the requests of
+-- one lane go out in the list's order on one thread, a request only once every request of its
+-- lane more than the thread's connections before it has been answered (a switch or a
+-- cancellation never overtakes the sign-up it changes; bench/signup_plans.py). Each thread writes one line per answer
 -- ("STATUS<tab>BODY") to OUT_PREFIX.k, then "#span FIRST_SENT_US LAST_ANSWER_US" (CLOCK_MONOTONIC)
 -- and creates OUT_PREFIX.k.done; the driver interrupts wrk once every thread is done, because wrk
 -- itself would sleep until -d runs out. Headers (Authorization, Content-Type) come from -H.
@@ -40,8 +43,11 @@ function init(args)
   out_prefix = args[2] .. "." .. id
   local line_no = 0
   for line in io.lines(file) do
-    if line_no % total == id then
-      local method, path, body, key = line:match("^(%u+)\t([^\t]*)\t([^\t]*)\t([^\t]*)$")
+    local method, path, body, key, lane =
+      line:match("^(%u+)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)$")
+    local mine = line_no % total == id
+    if lane ~= "" then mine = tonumber(lane) % total == id end
+    if mine then
       if body == "" then body = nil end
       local headers = nil
       if key ~= "" then

@@ -119,3 +119,13 @@ def test_an_answer_that_is_not_its_commands_is_found() -> None:
     assert _mismatch({**body, "position": 3}, other, STREAMS) == "the command stored another answer"
     elsewhere = command(body, ("SeatAssigned", "r1-s02", "ann"))
     assert "another event's" in _mismatch({**body, "position": 3}, elsewhere, "participant-x:")
+
+
+def test_a_participants_commands_share_one_lane() -> None:
+    """So that wrk sends them in order on one thread (walk.lua): a change never overtakes."""
+    plan = broad_crowd(2500, sessions=12)
+    lanes: dict[str, set[int | None]] = {}
+    for step, request in zip(plan.steps, plan.sign_ups(), strict=True):
+        lanes.setdefault(step.participant, set()).add(request.lane)
+    assert all(len(found) == 1 and None not in found for found in lanes.values())
+    assert len({next(iter(found)) for found in lanes.values()}) == 2500
