@@ -147,7 +147,10 @@ local function hand_over(changes, also)
     if seats > 0 then
       redis.call('HSET', key('session', sid), 'held', int(math.max(0, counter(sid, 'held') - seats)))
       local s = session(sid)
-      if s.state == 'open' and has_free_seat(s) and has_queue(sid) then fill = true end
+      if s.state == 'open' and has_free_seat(s) and has_queue(sid) then
+        fill = true
+        redis.call('SADD', key('fill_from'), sid)
+      end
     end
   end
   for sid, entries in pairs(left_queues(changes)) do
@@ -162,8 +165,12 @@ local function hand_over(changes, also)
   end
   fill = fill or redis.call('SCARD', key('stalled')) > 0
   -- Kept in Redis, not only returned: should the caller die before it fills, the reconciler
-  -- still knows a fill is due (decide.lua, promote_if_due).
-  if fill then redis.call('SET', key('fill_due'), '1') end
+  -- still knows a fill is due (decide.lua, promote_if_due). "2": due in `fill_from` and
+  -- `stalled` only; never over a "1" (a load's, or a process of the version before the index,
+  -- which sets "1" and keeps no `fill_from`), which only the full walk clears (state.lua).
+  if fill and redis.call('GET', key('fill_due')) ~= '1' then
+    redis.call('SET', key('fill_due'), '2')
+  end
   return fill
 end
 

@@ -22,7 +22,7 @@ for _, sid in ipairs(redis.call('SMEMBERS', key('sessions'))) do
 end
 redis.call('DEL', key('sessions'), key('holds'), key('hold_expiry'), key('answers'),
   key('version'), key('dirty'), key('registration'), key('sentinel'), key('busy'),
-  key('busy_by'), key('stalled'), key('registered'), key('cancelled'))
+  key('busy_by'), key('stalled'), key('fill_from'), key('registered'), key('cancelled'))
 
 -- SADD in slices: unpack() of a long list overflows Lua's C stack (LUAI_MAXCSTACK, 8000).
 local function add_all(set, members)
@@ -60,6 +60,7 @@ for _, s in ipairs(data.sessions or {}) do
   redis.call('SADD', key('sessions'), sid)
 end
 redis.call('SET', key('registration'), data.registration)
-redis.call('SET', key('fill_due'), '1')  -- a rebuild can find a free seat beside a queue
+-- A rebuild can find a free seat beside a queue anywhere: the next fill walks every session.
+redis.call('SET', key('fill_due'), '1')
 redis.call('SET', key('sentinel'), int(data.epoch))
 return 'OK'

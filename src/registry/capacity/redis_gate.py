@@ -48,7 +48,7 @@ from registry.domain.seating import Seating
 
 Client = aioredis.Redis | RedisCluster
 
-#: The event's own keys, in the order every script receives them as KEYS[1..13].
+#: The event's own keys, in the order every script receives them as KEYS[1..15].
 _EVENT_KEYS = (
     "sentinel",
     "dirty",
@@ -62,6 +62,7 @@ _EVENT_KEYS = (
     "busy_by",
     "stalled",
     "fill_due",
+    "fill_from",
     "registered",
     "cancelled",
 )

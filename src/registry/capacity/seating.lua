@@ -118,16 +118,31 @@ local function leave(p, sid, reason)
 end
 
 -- Seating.fill_free_seats: fill every free seat beside a queue, earliest session first.
+-- Which sessions can have one: after a load ("1", or no mark) any, so all are walked; else
+-- only those that hand_over found with a free seat beside a queue (`fill_from`) and those whose
+-- filling stopped at a busy head (`stalled`): every other way a seat comes free (a release, a
+-- switch, a promotion's fallback) fills its session in the same script, and a seat held back or
+-- a queue entry taken out until a confirmation comes back through hand_over (state.lua,
+-- fill_due). The same fills in the same order as Seating.fill_free_seats, which walks all
+-- (tests/contract/test_capacity_gate_differential.py runs both on the same commands).
 local function fill_free_seats()
-  redis.call('DEL', key('stalled'))
+  local due = redis.call('GET', key('fill_due'))
+  local ids
+  if due == '2' or due == '0' then
+    ids = redis.call('SUNION', key('fill_from'), key('stalled'))
+  else
+    ids = redis.call('SMEMBERS', key('sessions'))
+  end
+  redis.call('DEL', key('stalled'), key('fill_from'))
   redis.call('SET', key('fill_due'), '0')
   local all = {}
-  for _, sid in ipairs(redis.call('SMEMBERS', key('sessions'))) do
+  for _, sid in ipairs(ids) do
     -- Only a session with a queue can be filled, and none gains one here (promotions and
     -- releases only take people out of queues; Redis drops an empty sorted set), so the rest
     -- are skipped: the same fills in the same order as Seating.fill_free_seats. Loading all of
     -- them made one `promote` of an event of 10,000 sessions take 150 - 420 ms of Redis, every
-    -- other decision waiting behind it (bench/README.md, growth).
+    -- other decision waiting behind it (bench/README.md, growth); walking the 10,000 ids
+    -- for their queues still took 20 - 90 ms (decide.lua), hence the index above.
     if redis.call('EXISTS', key('wait', sid)) == 1 then all[#all + 1] = session(sid) end
   end
   table.sort(all, chronological)

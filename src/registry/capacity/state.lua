@@ -29,10 +29,15 @@
 --   busy                     hash participant -> count of unconfirmed decisions about them
 --   busy_by                  hash participant -> the hold group that made them busy
 --   stalled                  set of sessions whose filling stopped at a busy queue head
---   fill_due                 "1" from when a fill may be due (hand_over said so, or a load)
---                            until the next fill, which sets "0": the reconciler's
---                            `promote_if_due` is a no-op on "0" (decide.lua); no key (a gate
---                            written before it existed) counts as due
+--   fill_due                 from when a fill may be due until the next fill, which sets
+--                            "0": "1" after a load (any session may be fillable: the fill
+--                            walks all), "2" when hand_over said so (only `fill_from` and
+--                            `stalled` may be: the fill walks those; never written over a
+--                            "1"). The reconciler's `promote_if_due` is a no-op on "0"
+--                            (decide.lua); no key (a gate written before it existed) counts
+--                            as "1"
+--   fill_from                set of sessions hand_over found with a free seat beside a queue
+--                            since the last fill (seating.lua, fill_free_seats)
 --   version                  hash participant -> count of changes to their agenda
 --   holds                    hash command id -> JSON record (holds.lua)
 --   hold_expiry              zset command id -> expiry (ms) of holds not yet settled
