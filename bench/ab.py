@@ -20,7 +20,9 @@ database and Redis prefix of its own, the crowd registered and the read side cau
 the load), driven by the revision's own harness and migrations in its own worktree (so a change
 to a migration is measured as that revision has it), and ends with the revision's own invariant
 checks; their lines are kept and shown. Nothing asserts a figure; load is 127.0.0.1 only,
-bounded by --time-limit per run.
+bounded by --time-limit per run. The crowd is the revision's own too: from a04c9f3 on it switches
+and cancels (bench/signup_plans.py), before it only signs up, so compare revisions from the same
+side of that commit.
 """
 
 from __future__ import annotations
