@@ -8,6 +8,7 @@ raise a DomainError); `evolve` folds one event into the programme. Nothing here 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -183,6 +184,7 @@ def decide_registration(programme: Programme, open_it: bool) -> list[Event]:
 
 
 def evolve(programme: Programme | None, event: Event) -> Programme:
+    """One fact folded in. Many at once: `programme_fold.fold`, the same result in linear time."""
     if isinstance(event, EventCreated):
         return Programme(
             event_id=event.event_id,
@@ -194,56 +196,18 @@ def evolve(programme: Programme | None, event: Event) -> Programme:
         )
     if programme is None:
         raise ValueError(f"{event.type_name} before EventCreated")
+    entry = changed_entry(programme.rooms, programme.sessions, event)
+    if isinstance(entry, Room):
+        return replace(programme, rooms={**programme.rooms, entry.room_id: entry})
+    if isinstance(entry, Session):
+        return replace(programme, sessions={**programme.sessions, entry.session_id: entry})
     match event:
-        case RoomAdded() | RoomChanged():
-            room = Room(event.room_id, event.name, event.capacity, event.location)
-            return replace(programme, rooms={**programme.rooms, room.room_id: room})
-        case SessionScheduled():
-            session = Session(
-                session_id=event.session_id,
-                title=event.title,
-                starts_at=event.starts_at,
-                ends_at=event.ends_at,
-                room_id=event.room_id,
-                capacity=event.capacity,
-                mode=event.mode,
-                waitlist=event.waitlist,
-                hosts=event.hosts,
-                description=event.description,
-            )
-            return replace(programme, sessions={**programme.sessions, session.session_id: session})
-        case SessionDescribed():
-            described = replace(
-                programme.sessions[event.session_id],
-                title=event.title,
-                hosts=event.hosts,
-                description=event.description,
-            )
-            return replace(
-                programme, sessions={**programme.sessions, described.session_id: described}
-            )
         case RegistrationOpened():
             return replace(programme, registration="open")
         case RegistrationClosed():
             return replace(programme, registration="closed", closes_at=None)
         case RegistrationClosingScheduled():
             return replace(programme, closes_at=event.closes_at)
-        case SessionCapacityChanged():
-            return _session(
-                programme,
-                event.session_id,
-                capacity=event.capacity,
-                room_id=event.room_id,
-                mode=event.mode,
-            )
-        case SessionRescheduled():
-            return _session(
-                programme, event.session_id, starts_at=event.starts_at, ends_at=event.ends_at
-            )
-        case SessionCancelled():
-            return _session(programme, event.session_id, state="cancelled")
-        case SessionsMerged():
-            return _session(programme, event.session_id, state="merged", merged_into=event.into)
         case EventCancelled():
             return replace(
                 _each_open_session(programme, state="cancelled"),
@@ -259,9 +223,50 @@ def evolve(programme: Programme | None, event: Event) -> Programme:
     return programme
 
 
-def _session(programme: Programme, session_id: str, **changes: object) -> Programme:
-    changed = replace(programme.sessions[session_id], **changes)  # type: ignore[arg-type]
-    return replace(programme, sessions={**programme.sessions, session_id: changed})
+def changed_entry(
+    rooms: Mapping[str, Room], sessions: Mapping[str, Session], event: Event
+) -> Room | Session | None:
+    """The room or session a fact that changes only that one entry makes of it (None: the fact
+    changes something else, or nothing)."""
+    match event:
+        case RoomAdded() | RoomChanged():
+            return Room(event.room_id, event.name, event.capacity, event.location)
+        case SessionScheduled():
+            return Session(
+                session_id=event.session_id,
+                title=event.title,
+                starts_at=event.starts_at,
+                ends_at=event.ends_at,
+                room_id=event.room_id,
+                capacity=event.capacity,
+                mode=event.mode,
+                waitlist=event.waitlist,
+                hosts=event.hosts,
+                description=event.description,
+            )
+        case SessionDescribed():
+            return replace(
+                sessions[event.session_id],
+                title=event.title,
+                hosts=event.hosts,
+                description=event.description,
+            )
+        case SessionCapacityChanged():
+            return replace(
+                sessions[event.session_id],
+                capacity=event.capacity,
+                room_id=event.room_id,
+                mode=event.mode,
+            )
+        case SessionRescheduled():
+            return replace(
+                sessions[event.session_id], starts_at=event.starts_at, ends_at=event.ends_at
+            )
+        case SessionCancelled():
+            return replace(sessions[event.session_id], state="cancelled")
+        case SessionsMerged():
+            return replace(sessions[event.session_id], state="merged", merged_into=event.into)
+    return None
 
 
 def _each_open_session(programme: Programme, **changes: object) -> Programme:

@@ -5,16 +5,15 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from dataclasses import dataclass
-from functools import reduce
 from typing import Final
 from uuid import UUID
 from weakref import WeakKeyDictionary
 
 from registry.domain import participant as participant_model
-from registry.domain import programme as programme_model
 from registry.domain.events import ParticipantRegistered, RegistrationCancelled
 from registry.domain.participant import Participant
 from registry.domain.programme import Programme
+from registry.domain.programme_fold import fold
 from registry.domain.streams import event_stream, participant_stream
 from registry.eventstore import EventStore
 
@@ -82,12 +81,10 @@ async def _fold(
     if cached is not None:
         events = await store.read_stream(stream, from_version=cached.version)
         if events and events[0].event_id == cached.last_event_id:
-            programme = reduce(
-                programme_model.evolve, (e.event for e in events[1:]), cached.programme
-            )
+            programme = fold(cached.programme, (e.event for e in events[1:]))
     if programme is None:
         events = await store.read_stream(stream)
-        programme = reduce(programme_model.evolve, (e.event for e in events), None)
+        programme = fold(None, (e.event for e in events))
         if programme is None:
             raise UnknownEvent(event_id)
     last = events[-1]

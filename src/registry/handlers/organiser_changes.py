@@ -15,13 +15,13 @@ why not a Lua script per change.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 
 from registry.domain.event import Event
 from registry.domain.events import SeatsOverlapped, seat_event
-from registry.domain.programme import Programme, evolve
+from registry.domain.programme import Programme
 from registry.domain.programme_changes import Outcome
+from registry.domain.programme_fold import fold
 from registry.domain.seating import Seating
 from registry.domain.streams import event_key, event_stream
 from registry.eventstore import AppendResult, StreamAppend, WrongExpectedVersion
@@ -76,7 +76,9 @@ async def _fenced(
                 programme, _ = await load_programme(store, ctx.organisation, event_id)
                 seating, roster = await fold_gate(store, ctx.organisation, programme)
             else:
-                programme = functools.reduce(evolve, outcome.events, programme)
+                folded = fold(programme, outcome.events)
+                assert folded is not None  # the programme existed before the change
+                programme = folded
         # Only once the change and the new epoch have committed (gate_sync's docstring): a
         # commit that failed leaves the log without the change, and the gate must not have it.
         await keeper.gate.load(key, seating, registration_state(programme), epoch, roster)
