@@ -12,6 +12,7 @@ from registry.domain.events import (
     RegistrationClosed,
     RegistrationOpened,
     RoomChanged,
+    SessionCancelled,
     SessionDescribed,
     SessionScheduled,
 )
@@ -192,3 +193,49 @@ def test_event_creation_checks_its_time_zone_and_days() -> None:
                 end_date=dt.date(2024, 1, 1),
             )
         )
+
+
+def test_a_replaced_programme_checks_rooms_against_its_own_new_sessions_too() -> None:
+    """decide_replace keeps the sessions by room as it goes (not a programme per fact): a new
+    session conflicts with one scheduled earlier in the same command, with one already there,
+    never with itself, a session elsewhere, or one that is no longer open."""
+    p = fold(almelo(), decide_schedule(almelo(), session("s1", 14, 15)))
+    p = fold(p, [SessionCancelled(session_id="s1", reason="ill")])
+    p = fold(p, decide_schedule(p, session("s2", 10, 11)))
+    new_room = cmd.AddRoom(id="atelier", name="Atelier", capacity=30)
+    with pytest.raises(RoomConflict) as raised:
+        decide_replace(
+            p,
+            cmd.ReplaceProgramme(
+                rooms=[new_room],
+                sessions=[
+                    session("a1", 14, 15, room_id="atelier"),
+                    session("a2", 12, 13, room_id="atelier"),
+                    session("a3", 14, 16, room_id="atelier"),
+                ],
+            ),
+        )
+    assert (raised.value.session_id, raised.value.conflicting_session_id) == ("a3", "a1")
+    with pytest.raises(RoomConflict) as existing:
+        decide_replace(p, cmd.ReplaceProgramme(sessions=[session("s3", 10, 12)]))
+    assert existing.value.conflicting_session_id == "s2"
+    events = decide_replace(
+        p,
+        cmd.ReplaceProgramme(
+            rooms=[new_room],
+            sessions=[
+                session("s2", 10, 11, title="Renamed"),
+                session("s4", 14, 15),  # s1's room and time, but s1 was cancelled
+                session("s5", 10, 11, room_id="atelier"),
+                session("s6", 11, 12),  # right after s2, in its room
+            ],
+        ),
+    )
+    assert [type(e).__name__ for e in events] == [
+        "RoomAdded",
+        "SessionDescribed",
+        "SessionScheduled",
+        "SessionScheduled",
+        "SessionScheduled",
+    ]
+    assert fold(p, events).sessions["s5"].room_id == "atelier"

@@ -8,7 +8,7 @@ raise a DomainError); `evolve` folds one event into the programme. Nothing here 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -126,9 +126,11 @@ def decide_replace(programme: Programme, command: cmd.ReplaceProgramme) -> list[
     PATCH does), a known session may change only its title, hosts and description here.
     """
     events: list[Event] = []
-    current = programme
+    # Working copies, not a programme per fact (evolve copies every session), and conflicts
+    # looked up by room: with 10,000 sessions a PUT of 2,000 spent ~0.6 s here, in the fence.
+    rooms = dict(programme.rooms)
     for room in command.rooms:
-        known = current.rooms.get(room.id)
+        known = rooms.get(room.id)
         if known is None:
             event: Event = _room_event(RoomAdded, room)
         elif (known.name, known.capacity, known.location) != (
@@ -136,7 +138,7 @@ def decide_replace(programme: Programme, command: cmd.ReplaceProgramme) -> list[
             room.capacity,
             room.location,
         ):
-            for existing in current.sessions.values():
+            for existing in programme.sessions.values():
                 if existing.room_id == room.id and (existing.capacity or 0) > room.capacity:
                     raise InvalidCommand(
                         f"room {room.id} would hold fewer seats than session "
@@ -147,12 +149,18 @@ def decide_replace(programme: Programme, command: cmd.ReplaceProgramme) -> list[
         else:
             continue
         events.append(event)
-        current = evolve(current, event)
+        rooms[room.id] = Room(room.id, room.name, room.capacity, room.location)
+    current = replace(programme, rooms=rooms)
+    sessions = dict(programme.sessions)
+    by_room = sessions_by_room(sessions.values())
     for index, session in enumerate(command.sessions):
-        known_session = current.sessions.get(session.id)
+        known_session = sessions.get(session.id)
         if known_session is None:
-            checked = checked_session(current, session, field_prefix=f"sessions[{index}].")
+            checked = checked_session(
+                current, session, field_prefix=f"sessions[{index}].", by_room=by_room
+            )
             event = _scheduled(checked)
+            by_room.setdefault(checked.room_id, []).append(checked)
         else:
             _refuse_seat_changes(known_session, current, session, index)
             if (known_session.title, known_session.hosts, known_session.description) == (
@@ -168,8 +176,18 @@ def decide_replace(programme: Programme, command: cmd.ReplaceProgramme) -> list[
                 description=session.description,
             )
         events.append(event)
-        current = evolve(current, event)
+        entry = changed_entry(rooms, sessions, event)
+        assert isinstance(entry, Session)
+        sessions[entry.session_id] = entry
     return events
+
+
+def sessions_by_room(sessions: Iterable[Session]) -> dict[str | None, list[Session]]:
+    """The sessions of each room (None: those without one), for room conflicts."""
+    by_room: dict[str | None, list[Session]] = {}
+    for session in sessions:
+        by_room.setdefault(session.room_id, []).append(session)
+    return by_room
 
 
 def decide_registration(programme: Programme, open_it: bool) -> list[Event]:
@@ -281,8 +299,12 @@ def _each_open_session(programme: Programme, **changes: object) -> Programme:
 
 
 def checked_session(
-    programme: Programme, command: cmd.ScheduleSession, field_prefix: str = ""
+    programme: Programme,
+    command: cmd.ScheduleSession,
+    field_prefix: str = "",
+    by_room: Mapping[str | None, Sequence[Session]] | None = None,
 ) -> Session:
+    """Checked against the programme; `by_room`: its sessions by room (`sessions_by_room`)."""
     for name, value in (("starts_at", command.starts_at), ("ends_at", command.ends_at)):
         if value.tzinfo is None or value.utcoffset() is None:
             raise InvalidCommand(f"{name} needs a UTC offset", field_prefix + name)
@@ -328,7 +350,10 @@ def checked_session(
         description=command.description,
     )
     if session.room_id is not None:
-        for other in programme.sessions.values():
+        in_room = (
+            programme.sessions.values() if by_room is None else by_room.get(session.room_id, ())
+        )
+        for other in in_room:
             if (
                 other.room_id == session.room_id
                 and other.session_id != session.session_id
