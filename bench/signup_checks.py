@@ -83,6 +83,8 @@ def _mismatch(answer: dict[str, Any], events: list[asyncpg.Record], streams: str
     """Why `answer` is not what its command wrote ("" when it is)."""
     if not events:
         return "no command at the position"
+    if events[0]["answer"] is None:
+        return "the command stored no answer"
     stored = json.loads(events[0]["answer"]).get("body")
     if stored != {k: v for k, v in answer.items() if k != "position"}:
         return "the command stored another answer"

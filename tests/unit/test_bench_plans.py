@@ -119,6 +119,8 @@ def test_an_answer_that_is_not_its_commands_is_found() -> None:
     assert _mismatch({**body, "position": 3}, other, STREAMS) == "the command stored another answer"
     elsewhere = command(body, ("SeatAssigned", "r1-s02", "ann"))
     assert "another event's" in _mismatch({**body, "position": 3}, elsewhere, "participant-x:")
+    unanswered = [{**row, "answer": None} for row in elsewhere]
+    assert _mismatch({**body, "position": 3}, unanswered, STREAMS) == "the command stored no answer"
 
 
 def test_a_participants_commands_share_one_lane() -> None:
