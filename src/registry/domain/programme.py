@@ -8,7 +8,7 @@ raise a DomainError); `evolve` folds one event into the programme. Nothing here 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -152,7 +152,9 @@ def decide_replace(programme: Programme, command: cmd.ReplaceProgramme) -> list[
         rooms[room.id] = Room(room.id, room.name, room.capacity, room.location)
     current = replace(programme, rooms=rooms)
     sessions = dict(programme.sessions)
-    by_room = sessions_by_room(sessions.values())
+    by_room: dict[str | None, list[Session]] = {}
+    for existing in sessions.values():
+        by_room.setdefault(existing.room_id, []).append(existing)
     for index, session in enumerate(command.sessions):
         known_session = sessions.get(session.id)
         if known_session is None:
@@ -180,14 +182,6 @@ def decide_replace(programme: Programme, command: cmd.ReplaceProgramme) -> list[
         assert isinstance(entry, Session)
         sessions[entry.session_id] = entry
     return events
-
-
-def sessions_by_room(sessions: Iterable[Session]) -> dict[str | None, list[Session]]:
-    """The sessions of each room (None: those without one), for room conflicts."""
-    by_room: dict[str | None, list[Session]] = {}
-    for session in sessions:
-        by_room.setdefault(session.room_id, []).append(session)
-    return by_room
 
 
 def decide_registration(programme: Programme, open_it: bool) -> list[Event]:
@@ -244,8 +238,7 @@ def evolve(programme: Programme | None, event: Event) -> Programme:
 def changed_entry(
     rooms: Mapping[str, Room], sessions: Mapping[str, Session], event: Event
 ) -> Room | Session | None:
-    """The room or session a fact that changes only that one entry makes of it (None: the fact
-    changes something else, or nothing)."""
+    """What a fact that changes one room or session only makes of it (None: any other fact)."""
     match event:
         case RoomAdded() | RoomChanged():
             return Room(event.room_id, event.name, event.capacity, event.location)
@@ -304,7 +297,7 @@ def checked_session(
     field_prefix: str = "",
     by_room: Mapping[str | None, Sequence[Session]] | None = None,
 ) -> Session:
-    """Checked against the programme; `by_room`: its sessions by room (`sessions_by_room`)."""
+    """Checked against the programme; `by_room`: its sessions by room, if the caller has them."""
     for name, value in (("starts_at", command.starts_at), ("ends_at", command.ends_at)):
         if value.tzinfo is None or value.utcoffset() is None:
             raise InvalidCommand(f"{name} needs a UTC offset", field_prefix + name)
