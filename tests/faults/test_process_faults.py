@@ -4,6 +4,8 @@ in the middle of a batch (tests.support.fault_runs says what is checked afterwar
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import signal
 import time
 from typing import Final
@@ -13,7 +15,7 @@ import pytest
 
 from tests.support.api import Api
 from tests.support.api_processes import Processes
-from tests.support.fault_runs import Servers, run_scenario
+from tests.support.fault_runs import EVENT, Servers, run_scenario
 
 #: How long granian may take to start a worker in place of a dead one.
 RESPAWN_WITHIN_S: Final = 20.0
@@ -99,7 +101,19 @@ async def test_the_projector_sigkilled_mid_batch(shared_redis: Servers) -> None:
         async def in_a_batch() -> bool:
             return int(await pool.fetchval(PROJECTOR_IN_A_BATCH)) > 0
 
-        await until(in_a_batch, 15, "the projector inside a batch", every=0.002)
+        async def keep_writing() -> None:
+            # The scenario's own load can end before a batch is caught (it did once, in CI
+            # under the whole suite: 15 s of an idle projector); registrations keep it busy.
+            for n in itertools.count():
+                await api.participant(f"filler-{n}", event=EVENT)
+
+        writer = asyncio.create_task(keep_writing())
+        try:
+            await until(in_a_batch, 15, "the projector inside a batch", every=0.002)
+        finally:
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
         projector.send_signal(signal.SIGKILL)
         projector.wait(10)
         head = await api.head()
