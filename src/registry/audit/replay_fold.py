@@ -27,6 +27,7 @@ from registry.domain.seating import (
     Seated,
     Seating,
     SessionSeats,
+    Waiting,
 )
 from registry.domain.streams import event_stream, participant_stream_prefix
 
@@ -147,19 +148,33 @@ def _follow(seating: Seating, s: Session) -> None:
     and 7.4 s for an event of 10,000 sessions (bench/README.md, "2026-12-06, late evening")."""
     seats = seating.sessions.get(s.session_id)
     if seats is None:
-        seating.sessions[s.session_id] = SessionSeats(
-            s.session_id,
-            s.starts_at,
-            s.ends_at,
-            s.capacity,
-            s.waitlist,
-            state=s.state,
-            merged_into=s.merged_into,
-        )
+        seating.sessions[s.session_id] = seats_of(s)
         return
     seats.starts_at, seats.ends_at = s.starts_at, s.ends_at
     seats.capacity, seats.waitlist = s.capacity, s.waitlist
     seats.state, seats.merged_into = s.state, s.merged_into
+
+
+def seats_of(
+    s: Session,
+    seated: dict[str, int] | None = None,
+    waiting: dict[str, Waiting] | None = None,
+    next_ticket: int = 1,
+) -> SessionSeats:
+    """A session's seats as the programme has it: times, capacity, state (and, from a snapshot,
+    who sits and waits there)."""
+    return SessionSeats(
+        s.session_id,
+        s.starts_at,
+        s.ends_at,
+        s.capacity,
+        s.waitlist,
+        state=s.state,
+        merged_into=s.merged_into,
+        seated=seated if seated is not None else {},
+        waiting=waiting if waiting is not None else {},
+        next_ticket=next_ticket,
+    )
 
 
 def _remember_seat(state: Replayed, change: Change, fact: Fact) -> None:

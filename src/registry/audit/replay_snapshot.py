@@ -22,9 +22,9 @@ from typing import Final
 
 import msgspec
 
-from registry.audit.replay_fold import Replayed
+from registry.audit.replay_fold import Replayed, seats_of
 from registry.domain.programme import Programme
-from registry.domain.seating import Seating, SessionSeats, Waiting
+from registry.domain.seating import Seating, Waiting
 
 FORMAT: Final = 2
 
@@ -121,14 +121,8 @@ def _decoded(snap: Snapshot, organisation: str, event_id: str) -> Replayed:
     sessions = {} if programme is None else programme.sessions
     for stored in snap.sessions:
         s = sessions[stored.session_id]
-        seats = SessionSeats(
-            s.session_id,
-            s.starts_at,
-            s.ends_at,
-            s.capacity,
-            s.waitlist,
-            state=s.state,
-            merged_into=s.merged_into,
+        seats = seats_of(
+            s,
             seated=dict(zip(stored.seated, stored.tickets, strict=True)),
             waiting={
                 who: Waiting(ticket, replaces)
