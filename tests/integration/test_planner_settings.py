@@ -8,11 +8,13 @@ the whole log.
 
 from __future__ import annotations
 
+import json
+
 import asyncpg
 import pytest
 
 from registry import dbroles
-from registry.eventstore.postgres import READ_STREAM
+from registry.eventstore.postgres import READ_STREAM, STREAM_IDS
 
 RUNS_BEFORE_GENERIC = 6  # PostgreSQL plans the first five runs for their parameters
 
@@ -58,3 +60,37 @@ async def test_the_setting_survives_the_pools_reset(fresh_database_url: str, poo
         finally:
             await conn.close()
     assert setting == "off"
+
+
+async def test_the_streams_under_a_prefix_are_read_without_reading_every_stream(
+    fresh_database_url: str,
+) -> None:
+    """The reconciler lists every `event-` stream in each worker every few seconds
+    (handlers/upkeep.py); with one row per participant ever registered in `streams`, that list
+    must read the prefix's rows, not the table (migrations/0068_streams_prefix_index.sql)."""
+    admin = await asyncpg.connect(fresh_database_url)
+    try:
+        await admin.execute(
+            "INSERT INTO streams (stream_id, version) SELECT 'participant-o:e:' || g, 1"
+            " FROM generate_series(1, 20000) g"
+        )
+        await admin.execute("INSERT INTO streams VALUES ('event-o:a', 3), ('event-o:b', 2)")
+        await admin.execute("ANALYZE streams")
+    finally:
+        await admin.close()
+    conn = await dbroles.connect(fresh_database_url)
+    try:
+        await conn.execute(f"PREPARE stream_ids (text) AS {STREAM_IDS}")
+        for _ in range(RUNS_BEFORE_GENERIC + 1):  # the custom plans, then what is cached
+            found = await conn.fetch("EXECUTE stream_ids ('event-')")
+            explained = await conn.fetchval(
+                "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE stream_ids ('event-')"
+            )
+            plan = json.loads(explained)[0]["Plan"]
+            buffers = plan["Shared Hit Blocks"] + plan["Shared Read Blocks"]
+            # Two rows: a handful of index and heap pages, against ~100 pages of the whole
+            # primary key and ~130 of the table.
+            assert buffers <= 10, (buffers, plan)
+    finally:
+        await conn.close()
+    assert [r["stream_id"] for r in found] == ["event-o:a", "event-o:b"]
