@@ -23,3 +23,8 @@ def store(request: pytest.FixtureRequest) -> EventStore:
     # appends inside a gate fence always go.
     batch = {"postgres": MAX_COMMANDS, "postgres-alone": 0}[request.param]
     return PostgresEventStore(pool, test_codec(), poll_interval=0.2, append_batch=batch)
+
+
+#: Entries per step of a RedisGate load in the gate's contract tests: two, so that every load in
+#: them runs in several steps (load.lua), clearing and writing state across script calls.
+PART_ENTRIES = 2

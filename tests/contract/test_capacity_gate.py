@@ -44,6 +44,7 @@ from registry.domain.seating import (
     SessionSeats,
     Waiting,
 )
+from tests.contract.conftest import PART_ENTRIES
 
 EVENT = "org-a:day-1"
 
@@ -106,7 +107,9 @@ async def h(backend: tuple[str, str] | None) -> AsyncIterator[Harness]:
         return
     url, prefix = backend
     client = aioredis.Redis.from_url(url)
-    gate = RedisGate(client, prefix, clock=clock, hold_ttl_ms=30_000)
+    gate = RedisGate(
+        client, prefix, clock=clock, hold_ttl_ms=30_000, load_part_entries=PART_ENTRIES
+    )
 
     async def delete_keys() -> None:
         async for key in client.scan_iter(match=f"{prefix}*"):

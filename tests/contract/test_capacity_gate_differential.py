@@ -35,6 +35,7 @@ from registry.domain.seating import (
     freed_seats,
     left_queues,
 )
+from tests.contract.conftest import PART_ENTRIES
 
 SEEDS = range(40)
 COMMANDS = 80
@@ -112,7 +113,7 @@ async def redis_gate(redis_backend: tuple[str, str]) -> AsyncIterator[RedisGate]
     url, prefix = redis_backend
     client = aioredis.Redis.from_url(url)
     try:
-        yield RedisGate(client, prefix)
+        yield RedisGate(client, prefix, load_part_entries=PART_ENTRIES)
     finally:
         async for key in client.scan_iter(match=f"{prefix}*"):
             await client.delete(key)

@@ -20,6 +20,7 @@ from registry.capacity import (
     Roster,
 )
 from registry.domain.seating import Dequeued, Promoted, Released, Seated
+from tests.contract.conftest import PART_ENTRIES
 from tests.contract.test_capacity_gate import EVENT, Clock, backend, programme
 
 __all__ = ["backend"]  # the fixture, shared with the gate's main contract suite
@@ -36,7 +37,7 @@ async def gate(backend: tuple[str, str] | None) -> AsyncIterator[CapacityGate]:
         return
     url, prefix = backend
     client = aioredis.Redis.from_url(url)
-    redis_gate = RedisGate(client, prefix, clock=Clock())
+    redis_gate = RedisGate(client, prefix, clock=Clock(), load_part_entries=PART_ENTRIES)
     await redis_gate.load(EVENT, programme(), "open", 3, ROSTER)
     try:
         yield redis_gate

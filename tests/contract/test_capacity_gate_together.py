@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 
 from registry.capacity import CapacityGate, MemoryGate, RedisGate, Roster
 from registry.capacity.gate import Decision
+from tests.contract.conftest import PART_ENTRIES
 from tests.contract.test_capacity_gate import EVENT, Clock, programme
 
 PEOPLE = [f"p{n}" for n in range(12)]
@@ -60,7 +61,9 @@ async def test_calls_made_together_are_decided_as_made_in_turn(
     try:
         for seed in range(12):
             memory = MemoryGate(clock=Clock())
-            redis_gate = RedisGate(client, f"{prefix}-{seed}", clock=Clock())
+            redis_gate = RedisGate(
+                client, f"{prefix}-{seed}", clock=Clock(), load_part_entries=PART_ENTRIES
+            )
             for gate in (memory, redis_gate):
                 await gate.load(EVENT, programme(), "open", 1, ROSTER)
             scripts_before = await evalsha_calls(client)

@@ -2,7 +2,7 @@
 -- `decide(ARGV)`.
 -- Runs after state.lua, seating.lua and holds.lua; batch.lua calls it.
 -- KEYS: the event's own (sentinel, dirty, registration, sessions, holds, hold_expiry, answers,
---       version, busy, busy_by, stalled, fill_due, fill_from, registered, cancelled:
+--       version, busy, busy_by, stalled, fill_due, fill_from, registered, cancelled, loading:
 --       redis_gate._EVENT_KEYS), then
 --       the keys of the sessions the command names and the participant's agenda (declared for
 --       routing and review; the scripts derive the same names, see state.lua).

@@ -1,66 +1,109 @@
--- load.lua: replace everything the gate holds for one event (the rebuild from the log).
--- Runs after state.lua. KEYS as decide.lua (the event's own).
--- ARGV: JSON {registration, epoch, sessions = [{id, start, stop, cap, wl, state, merged?,
---       next, seated = [{p, t}, ...] in seat order, waiting = [{p, t, r?}, ...]}],
---       registered = [participant, ...], cancelled = [...]} (the roster).
--- Clears holds (and what they held back), confirmed answers and the dirty mark; sets the
--- sentinel last, holding the epoch of the rebuild (the store's gate fence), which every
--- decision reports.
+-- load.lua: replace everything the gate holds for one event (the rebuild from the log), in
+-- steps: `begin`, `clear` until nothing of the old state is left, `part` for each slice of the
+-- new state, `finish`. Each step is its own short script, so that a big event's load never
+-- holds Redis (and every other event's decisions on it) for long: one script for an event of
+-- 10,000 sessions held it for 137 - 205 ms, 40 sessions of 2,000 seats for 333 - 425 ms
+-- (bench/README.md). Runs after state.lua. KEYS as decide.lua (the event's own).
+-- ARGV: step, the load's token (unique to one call of RedisGate.load), the lease (ms), then the
+-- step's own:
+--   begin                    (none): the sentinel goes first, so from here every decision
+--                            and admission answers "not ready"; holds and what they held back,
+--                            kept answers, the dirty mark and the roster go with it
+--   clear   budget           old sessions (their keys and their people's agendas) until about
+--                            `budget` entries were deleted; returns how many sessions are left
+--   part    JSON             {sessions = [{id, start, stop, cap, wl, state, merged?, next,
+--                            seated = [{p, t}, ...] in seat order, waiting = [{p, t, r?}, ...]}],
+--                            registered = [participant, ...], cancelled = [...]} (wire.py)
+--   finish  registration, epoch   the sentinel last, holding the epoch (the store's gate fence
+--                            epoch of this rebuild), which every decision reports
+-- `loading` holds the token of the load under way, for the lease (renewed by every step): a
+-- step of any other load answers 'STALE' and changes nothing (a later rebuild began, or Redis
+-- lost the data), and RedisGate.is_ready waits while a load is under way instead of starting
+-- another.
 
-local data = cjson.decode(ARGV[1])
+local step, token, lease = ARGV[1], ARGV[2], tonumber(ARGV[3])
 
--- What the previous state names: its sessions' keys and the agendas of everyone in them.
-for _, sid in ipairs(redis.call('SMEMBERS', key('sessions'))) do
-  for _, p in ipairs(redis.call('HKEYS', key('seated', sid))) do
-    redis.call('DEL', key('agenda', p))
-  end
-  for _, p in ipairs(redis.call('ZRANGE', key('wait', sid), 0, -1)) do
-    redis.call('DEL', key('agenda', p))
-  end
-  redis.call('DEL', key('session', sid), key('seated', sid), key('seat_order', sid),
-    key('wait', sid), key('replaces', sid))
+if step == 'begin' then
+  redis.call('DEL', key('sentinel'))
+  -- UNLINK: the roster, answers and versions of a big event are large; Redis frees them
+  -- off the main thread (https://redis.io/docs/latest/commands/unlink/).
+  redis.call('UNLINK', key('holds'), key('hold_expiry'), key('answers'), key('version'),
+    key('dirty'), key('registration'), key('busy'), key('busy_by'), key('stalled'),
+    key('fill_due'), key('fill_from'), key('registered'), key('cancelled'))
+  redis.call('SET', key('loading'), token, 'PX', lease)
+  return redis.call('SCARD', key('sessions'))
 end
-redis.call('DEL', key('sessions'), key('holds'), key('hold_expiry'), key('answers'),
-  key('version'), key('dirty'), key('registration'), key('sentinel'), key('busy'),
-  key('busy_by'), key('stalled'), key('fill_from'), key('registered'), key('cancelled'))
 
--- SADD in slices: unpack() of a long list overflows Lua's C stack (LUAI_MAXCSTACK, 8000).
-local function add_all(set, members)
-  local n = #members
-  for first = 1, n, 4000 do
-    redis.call('SADD', set, unpack(members, first, math.min(first + 3999, n)))
-  end
-end
-add_all(key('registered'), data.registered or {})
-add_all(key('cancelled'), data.cancelled or {})
+if redis.call('GET', key('loading')) ~= token then return 'STALE' end
+redis.call('PEXPIRE', key('loading'), lease)
 
-for _, s in ipairs(data.sessions or {}) do
-  local sid = s.id
-  redis.call('DEL', key('session', sid), key('seated', sid), key('seat_order', sid),
-    key('wait', sid), key('replaces', sid))
-  local max_seat, max_queue = 0, 0
-  for i, seat in ipairs(s.seated or {}) do
-    local p, ticket = seat.p, seat.t
-    redis.call('HSET', key('seated', sid), p, int(ticket))
-    redis.call('ZADD', key('seat_order', sid), i, p)
-    redis.call('HSET', key('agenda', p), sid, 's')
-    max_seat = math.max(max_seat, ticket)
+if step == 'clear' then
+  local budget, spent = tonumber(ARGV[4]), 0
+  while spent < budget do
+    local sid = redis.call('SPOP', key('sessions'))
+    if not sid then break end
+    for _, p in ipairs(redis.call('HKEYS', key('seated', sid))) do
+      redis.call('DEL', key('agenda', p))
+      spent = spent + 1
+    end
+    for _, p in ipairs(redis.call('ZRANGE', key('wait', sid), 0, -1)) do
+      redis.call('DEL', key('agenda', p))
+      spent = spent + 1
+    end
+    redis.call('UNLINK', key('session', sid), key('seated', sid), key('seat_order', sid),
+      key('wait', sid), key('replaces', sid))
+    spent = spent + 1
   end
-  for _, entry in ipairs(s.waiting or {}) do
-    local p, ticket, named = entry.p, entry.t, entry.r
-    redis.call('ZADD', key('wait', sid), int(ticket), p)
-    if named then redis.call('HSET', key('replaces', sid), p, named) end
-    redis.call('HSET', key('agenda', p), sid, 'w')
-    max_queue = math.max(max_queue, ticket)
-  end
-  redis.call('HSET', key('session', sid), 'start', int(s.start), 'stop', int(s.stop),
-    'cap', int(s.cap), 'wl', s.wl and '1' or '0', 'state', s.state, 'merged', s.merged or '',
-    'next_ticket', int(s.next), 'seat_seq', int(#(s.seated or {})), 'max_seat', int(max_seat),
-    'max_queue', int(max_queue))
-  redis.call('SADD', key('sessions'), sid)
+  return redis.call('SCARD', key('sessions'))
 end
-redis.call('SET', key('registration'), data.registration)
--- A rebuild can find a free seat beside a queue anywhere: the next fill walks every session.
-redis.call('SET', key('fill_due'), '1')
-redis.call('SET', key('sentinel'), int(data.epoch))
-return 'OK'
+
+if step == 'part' then
+  local data = cjson.decode(ARGV[4])
+  -- SADD in slices: unpack() of a long list overflows Lua's C stack (LUAI_MAXCSTACK, 8000).
+  local function add_all(set, members)
+    local n = #members
+    for first = 1, n, 4000 do
+      redis.call('SADD', set, unpack(members, first, math.min(first + 3999, n)))
+    end
+  end
+  add_all(key('registered'), data.registered or {})
+  add_all(key('cancelled'), data.cancelled or {})
+  for _, s in ipairs(data.sessions or {}) do
+    local sid = s.id
+    -- Keys the old state's `sessions` did not name (a state written half-way) go too.
+    redis.call('DEL', key('session', sid), key('seated', sid), key('seat_order', sid),
+      key('wait', sid), key('replaces', sid))
+    local max_seat, max_queue = 0, 0
+    for i, seat in ipairs(s.seated or {}) do
+      local p, ticket = seat.p, seat.t
+      redis.call('HSET', key('seated', sid), p, int(ticket))
+      redis.call('ZADD', key('seat_order', sid), i, p)
+      redis.call('HSET', key('agenda', p), sid, 's')
+      max_seat = math.max(max_seat, ticket)
+    end
+    for _, entry in ipairs(s.waiting or {}) do
+      local p, ticket, named = entry.p, entry.t, entry.r
+      redis.call('ZADD', key('wait', sid), int(ticket), p)
+      if named then redis.call('HSET', key('replaces', sid), p, named) end
+      redis.call('HSET', key('agenda', p), sid, 'w')
+      max_queue = math.max(max_queue, ticket)
+    end
+    redis.call('HSET', key('session', sid), 'start', int(s.start), 'stop', int(s.stop),
+      'cap', int(s.cap), 'wl', s.wl and '1' or '0', 'state', s.state, 'merged', s.merged or '',
+      'next_ticket', int(s.next), 'seat_seq', int(#(s.seated or {})), 'max_seat', int(max_seat),
+      'max_queue', int(max_queue))
+    redis.call('SADD', key('sessions'), sid)
+  end
+  return 'OK'
+end
+
+if step == 'finish' then
+  redis.call('SET', key('registration'), ARGV[4])
+  -- A rebuild can find a free seat beside a queue anywhere: the next fill walks every session.
+  redis.call('SET', key('fill_due'), '1')
+  redis.call('SET', key('sentinel'), int(tonumber(ARGV[5])))
+  redis.call('DEL', key('loading'))
+  return 'OK'
+end
+
+return redis.error_reply('unknown load step ' .. tostring(step))

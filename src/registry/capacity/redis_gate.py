@@ -29,7 +29,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
-from registry.capacity import wire
+from registry.capacity import load_steps, wire
 from registry.capacity.batching import CallBatcher
 from registry.capacity.errors import GateNotReady
 from registry.capacity.gate import (
@@ -48,7 +48,7 @@ from registry.domain.seating import Seating
 
 Client = aioredis.Redis | RedisCluster
 
-#: The event's own keys, in the order every script receives them as KEYS[1..15].
+#: The event's own keys, in the order every script receives them as KEYS[1..16].
 _EVENT_KEYS = (
     "sentinel",
     "dirty",
@@ -65,6 +65,7 @@ _EVENT_KEYS = (
     "fill_from",
     "registered",
     "cancelled",
+    "loading",
 )
 _SESSION_KEYS = ("session", "seated", "seat_order", "wait", "replaces")
 
@@ -116,9 +117,12 @@ class RedisGate:
         answer_ttl_ms: int = DEFAULT_ANSWER_TTL_MS,
         clock: Callable[[], int] = wall_clock_ms,
         max_in_flight: int | None = None,
+        load_part_entries: int = load_steps.PART_ENTRIES,
+        load_lease_ms: int = load_steps.LEASE_MS,
     ) -> None:
         """`max_in_flight` bounds this gate's Redis calls at once (callers wait beyond): the
-        cluster client has no blocking pool (connect.py); None where the pool already waits."""
+        cluster client has no blocking pool (connect.py); None where the pool already waits.
+        `load_part_entries`, `load_lease_ms`: the steps of a load (load.lua)."""
         if not prefix or "{" in prefix or "}" in prefix:
             raise ValueError(f"a key prefix must be non-empty and without braces: {prefix!r}")
         self._client = client
@@ -126,6 +130,8 @@ class RedisGate:
         self._hold_ttl_ms = hold_ttl_ms
         self._answer_ttl_ms = answer_ttl_ms
         self._clock = clock
+        self._load_part_entries = load_part_entries
+        self._load_lease_ms = load_lease_ms
         self._in_flight: AbstractAsyncContextManager[object] = (
             contextlib.nullcontext() if max_in_flight is None else asyncio.Semaphore(max_in_flight)
         )
@@ -290,21 +296,18 @@ class RedisGate:
         epoch: int = 0,
         roster: Roster = NOBODY,
     ) -> None:
-        payload = wire.WireLoad(
-            registration=registration,
-            epoch=epoch,
-            sessions=[wire.to_wire(s) for s in seating.sessions.values()],
-            registered=(
-                roster.registered  # no copy of ~200,000 names when disjoint (as folded)
-                if roster.registered.isdisjoint(roster.cancelled)
-                else roster.registered - roster.cancelled
-            ),
-            cancelled=roster.cancelled,
+        """In steps, each a short script (load.lua; load_steps.py)."""
+        step = functools.partial(self._run, "load", event_key, self._keys(event_key))
+        await load_steps.load(
+            step,
+            event_key,
+            seating,
+            registration,
+            epoch,
+            roster,
+            self._load_part_entries,
+            self._load_lease_ms,
         )
-        # Bytes as they are: a str copy of the JSON (seats and roster of ~200,000 participants:
-        # tens of MB) was the worker's peak at start (bench.growth, VmHWM).
-        args: list[str | bytes] = [wire.encode(payload)]
-        await self._run("load", event_key, self._keys(event_key), args)
 
     async def admit(self, event_key: str, participant_id: str) -> AdmitOutcome:
         outcome = await self._run("admit", event_key, self._keys(event_key), [participant_id])
@@ -317,12 +320,20 @@ class RedisGate:
             raise GateNotReady(event_key)
 
     async def is_ready(self, event_key: str) -> bool:
+        """Whether decisions can be made; while a load is under way (another process's), waits
+        for it rather than answer no, so that the caller does not begin a rebuild of its own that
+        would clear that load half-way (load.lua). A load whose process died stops being waited
+        for when its lease runs out."""
         base = self.base(event_key)
-        async with self._in_flight, self._client.pipeline(transaction=False) as pipe:
-            pipe.exists(base + "sentinel")
-            pipe.exists(base + "dirty")
-            sentinel, dirty = await pipe.execute()
-        return bool(sentinel) and not dirty
+        while True:
+            async with self._in_flight, self._client.pipeline(transaction=False) as pipe:
+                pipe.exists(base + "sentinel")
+                pipe.exists(base + "dirty")
+                pipe.exists(base + "loading")
+                sentinel, dirty, loading = await pipe.execute()
+            if sentinel or not loading:
+                return bool(sentinel) and not dirty
+            await asyncio.sleep(load_steps.POLL_S)
 
     async def waitlist_position(
         self, event_key: str, session_id: str, participant_id: str

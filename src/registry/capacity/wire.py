@@ -7,8 +7,8 @@ Times cross as epoch milliseconds: Lua numbers are doubles, exact up to 2**53.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Literal
 
 import msgspec
 
@@ -128,12 +128,12 @@ class WireSession(msgspec.Struct, omit_defaults=True, kw_only=True):
     held_q: int = 0  # queue entries taken out by unconfirmed decisions: likewise
 
 
-class WireLoad(msgspec.Struct, kw_only=True):
-    registration: Literal["open", "closed", "cancelled"]
-    epoch: int
-    sessions: list[WireSession]
-    registered: frozenset[str]  # the roster (roster.py); a JSON array, in no order
-    cancelled: frozenset[str]
+class WireLoadPart(msgspec.Struct, omit_defaults=True, kw_only=True):
+    """One `part` step of a load (load.lua): whole sessions, or a slice of the roster."""
+
+    sessions: list[WireSession] = msgspec.field(default_factory=list)
+    registered: list[str] = msgspec.field(default_factory=list)  # the roster (roster.py)
+    cancelled: list[str] = msgspec.field(default_factory=list)
 
 
 class WireBusy(msgspec.Struct, kw_only=True):
@@ -165,6 +165,46 @@ def decode_snapshot(raw: bytes | str) -> WireSnapshot:
 
 def encode(value: msgspec.Struct) -> bytes:
     return _ENCODER.encode(value)
+
+
+def load_parts(
+    sessions: Iterable[SessionSeats],
+    registered: Collection[str],
+    cancelled: Collection[str],
+    budget: int,
+) -> Iterator[bytes]:
+    """A gate's new state as the JSON of load.lua's `part` steps (WireLoadPart), each of at most
+    `budget` entries: whole sessions (a session counts one and its seats and queue entries one
+    each; a session larger than the budget goes alone), then the roster's names. The sessions
+    come in the order given.
+
+    Why parts: one script of a big event's whole state held Redis for hundreds of ms (load.lua),
+    and its JSON, ~12 MB for 50,000 participants, was copied three times on the way to the
+    socket (redis-py joins what it writes): a worker's peak RSS at start reached 150 MB over
+    the growth runs' big log (bench/README.md), the issue's limit."""
+    if budget < 1:
+        raise ValueError(f"a part holds one entry or more (got {budget})")
+    batch: list[WireSession] = []
+    size = 0
+    for session in sessions:
+        wired = to_wire(session)
+        entries = len(wired.seated) + len(wired.waiting) + 1
+        if batch and size + entries > budget:
+            yield _ENCODER.encode(WireLoadPart(sessions=batch))
+            batch, size = [], 0
+        batch.append(wired)
+        size += entries
+    if batch:
+        yield _ENCODER.encode(WireLoadPart(sessions=batch))
+    for kind, names in (("registered", list(registered)), ("cancelled", list(cancelled))):
+        for first in range(0, len(names), budget):
+            chunk = names[first : first + budget]
+            part = (
+                WireLoadPart(registered=chunk)
+                if kind == "registered"
+                else WireLoadPart(cancelled=chunk)
+            )
+            yield _ENCODER.encode(part)
 
 
 # -- changes ----------------------------------------------------------------------------------

@@ -1,0 +1,77 @@
+"""A RedisGate load in steps (load.lua): `begin`, `clear` until the old state is gone, a `part`
+for each slice of the new state, `finish`; each step one short script.
+
+Why: one script that replaced a big event's whole state held Redis, and every other event's
+decisions on it, for 137 - 205 ms (10,000 sessions) to 333 - 425 ms (40 sessions of 2,000 seats),
+and its JSON (~12 MB for 50,000 participants) was copied three times on its way to the socket:
+a worker's peak RSS at start reached 150 MB over the growth runs' big log (bench/README.md).
+
+While the steps run the event is not ready (no sentinel): its decisions answer "not ready", and
+`RedisGate.is_ready` waits for the load rather than let the caller begin another, which would
+clear this one half-way. Each step renews a lease on `loading`; a load whose process died is
+waited for until the lease runs out.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Final
+
+import structlog
+
+from registry.capacity import wire
+from registry.capacity.gate import RegistrationState, Roster
+from registry.domain.seating import Seating
+
+log = structlog.get_logger(__name__)
+
+#: Seats, queue entries or roster names per `part` (and old entries per `clear`): ~50 bytes of
+#: JSON and four Redis calls each, so a step of 5,000 holds Redis for a few ms (~250 kB).
+PART_ENTRIES: Final = 2_000
+#: How long a load may go without a step before `is_ready` stops waiting for it (its process
+#: died): a step takes milliseconds; this is the longest wait a dead loader causes.
+LEASE_MS: Final = 10_000
+#: How often `is_ready` looks again while a load is under way.
+POLL_S: Final = 0.01
+STALE: Final = "STALE"
+
+#: One step: load.lua with these ARGV (the event's KEYS bound already).
+Step = Callable[[Sequence[str | bytes]], Awaitable[str]]
+
+
+async def load(
+    step: Step,
+    event_key: str,
+    seating: Seating,
+    registration: RegistrationState,
+    epoch: int,
+    roster: Roster,
+    part_entries: int,
+    lease_ms: int,
+) -> None:
+    """Replace the event's state with `seating`, `registration` and `roster`, ready at `epoch`.
+    If another load of the event begins meanwhile this one stops where it is: the later one is
+    the rebuild that counts (its fence came later), and it clears what this one wrote."""
+    token = f"{epoch}:{uuid.uuid4().hex}"
+    lease = str(lease_ms)
+    left = await step(["begin", token, lease])
+    while left != "0":
+        left = await step(["clear", token, lease, str(part_entries)])
+        if left == STALE:
+            return _superseded(event_key)
+    registered = (
+        roster.registered  # no copy of ~200,000 names when disjoint (as folded)
+        if roster.registered.isdisjoint(roster.cancelled)
+        else roster.registered - roster.cancelled
+    )
+    parts = wire.load_parts(seating.sessions.values(), registered, roster.cancelled, part_entries)
+    for part in parts:
+        if await step(["part", token, lease, part]) == STALE:
+            return _superseded(event_key)
+    if await step(["finish", token, lease, registration, str(epoch)]) == STALE:
+        _superseded(event_key)
+
+
+def _superseded(event_key: str) -> None:
+    log.info("a later load of the gate took over", event_key=event_key)

@@ -1,0 +1,156 @@
+"""A RedisGate load in steps (load.lua): nothing of the old state survives it, a later load
+takes over from an earlier one half-way, and while a load is under way decisions wait for it
+(`is_ready`) instead of beginning another, unless its process died (the lease)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+
+import pytest
+import redis.asyncio as aioredis
+
+from registry.capacity import RedisGate
+from registry.capacity.errors import GateNotReady
+from registry.capacity.roster import Roster
+from registry.domain.errors import TimeConflict
+from registry.domain.seating import Seated, Seating, SessionSeats, Waiting
+
+EVENT = "org-steps:day-1"
+START, END = datetime(2024, 1, 11, 14, tzinfo=UTC), datetime(2024, 1, 11, 15, tzinfo=UTC)
+Run = Callable[[str, str, list[str], Sequence[str | bytes]], Awaitable[str]]
+
+
+def programme(talk: dict[str, int] | None = None, walk: dict[str, int] | None = None) -> Seating:
+    """Two sessions at the same time: a seat in one is a time conflict with the other."""
+    later = datetime(2024, 1, 11, 16, tzinfo=UTC)
+    return Seating(
+        {
+            "talk": SessionSeats("talk", START, END, 2, seated=dict(talk or {}), next_ticket=3),
+            "walk": SessionSeats("walk", START, END, 2, seated=dict(walk or {}), next_ticket=3),
+            # p2 waits for the bus in the old state of the first test.
+            "bus": SessionSeats(
+                "bus", END, later, 1, seated={"p1": 1}, waiting={"p2": Waiting(2, None)}
+            )
+            if walk
+            else SessionSeats("bus", END, later, 1, next_ticket=3),
+        }
+    )
+
+
+@pytest.fixture
+async def client(redis_url: str, redis_prefix: str) -> AsyncIterator[aioredis.Redis]:
+    redis = aioredis.Redis.from_url(redis_url)
+    try:
+        yield redis
+    finally:
+        async for key in redis.scan_iter(match=f"{redis_prefix}*"):
+            await redis.delete(key)
+        await redis.aclose()
+
+
+@pytest.fixture
+def prefix(redis_prefix: str) -> str:
+    return f"{redis_prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def pause_before(gate: RedisGate, step: str) -> tuple[asyncio.Event, asyncio.Event]:
+    """Make `gate`'s loads stop before their first `step` until `go` is set; `reached` says
+    they got there."""
+    reached, go = asyncio.Event(), asyncio.Event()
+    run: Run = gate._run
+
+    async def paused(
+        name: str, event_key: str, keys: list[str], args: Sequence[str | bytes]
+    ) -> str:
+        if name == "load" and args[0] == step and not go.is_set():
+            reached.set()
+            await go.wait()
+        return await run(name, event_key, keys, args)
+
+    gate._run = paused  # type: ignore[method-assign]
+    return reached, go
+
+
+async def test_a_reload_leaves_nothing_of_the_old_state(
+    client: aioredis.Redis, prefix: str
+) -> None:
+    gate = RedisGate(client, prefix, load_part_entries=1)
+    everyone = Roster(frozenset({"p0", "p1", "p2"}), frozenset())
+    await gate.load(EVENT, programme(talk={"p0": 1}, walk={"p1": 1}), "open", 1, everyone)
+    with pytest.raises(TimeConflict):  # p0 holds the talk, at the walk's time (a free seat)
+        await gate.sign_up(EVENT, "c0", "p0", "walk")
+
+    await gate.load(EVENT, programme(), "open", 2, Roster(frozenset({"p0"}), frozenset()))
+
+    assert await gate.is_ready(EVENT)
+    assert await gate.sign_up(EVENT, "c1", "p0", "walk") == [Seated("p0", "walk", 3)]
+    assert all(
+        not s.seated or s.session_id == "walk"
+        for s in (await gate.seating(EVENT)).sessions.values()
+    )
+    roster = await gate.roster(EVENT)
+    assert roster.registered == {"p0"} and not roster.cancelled
+    left = {
+        k.decode().rsplit(":", 2)[-2:][0] + ":" + k.decode().rsplit(":", 1)[-1]
+        async for k in client.scan_iter(match=f"{prefix}*agenda:*")
+    }
+    assert left == {"agenda:p0"}, left  # p1's and p2's agendas went with the old state
+    assert not await client.exists(gate.base(EVENT) + "loading")
+
+
+async def test_a_later_load_takes_over_from_one_half_way(
+    client: aioredis.Redis, prefix: str
+) -> None:
+    first = RedisGate(client, prefix, load_part_entries=1)
+    second = RedisGate(client, prefix, load_part_entries=1)
+    reached, go = pause_before(first, "part")
+    earlier = asyncio.create_task(first.load(EVENT, programme(talk={"p0": 1}), "open", 5))
+    await reached.wait()
+
+    await second.load(EVENT, programme(walk={"p1": 1}), "closed", 6)
+    go.set()
+    await earlier  # its next step answered STALE: it stopped, changing nothing
+
+    seating = await second.seating(EVENT)
+    assert seating.sessions["talk"].seated == {}
+    assert seating.sessions["walk"].seated == {"p1": 1}
+    assert await client.get(second.base(EVENT) + "sentinel") == b"6"
+    assert await client.get(second.base(EVENT) + "registration") == b"closed"
+
+
+async def test_decisions_wait_for_a_load_under_way_instead_of_loading_again(
+    client: aioredis.Redis, prefix: str
+) -> None:
+    loader = RedisGate(client, prefix, load_part_entries=1)
+    other = RedisGate(client, prefix)  # another process's gate
+    await other.load(EVENT, programme(), "open", 1)
+    reached, go = pause_before(loader, "finish")
+    loading = asyncio.create_task(loader.load(EVENT, programme(talk={"p0": 1}), "open", 2))
+    await reached.wait()
+
+    with pytest.raises(GateNotReady):  # half a state is never decided on
+        await other.sign_up(EVENT, "c0", "p1", "talk")
+    ready = asyncio.create_task(other.is_ready(EVENT))
+    await asyncio.sleep(0.1)
+    assert not ready.done(), "is_ready answered while the load was under way"
+    go.set()
+    await loading
+    assert await asyncio.wait_for(ready, 5)
+    assert await other.sign_up(EVENT, "c1", "p1", "talk") == [Seated("p1", "talk", 3)]
+
+
+async def test_a_load_whose_process_died_is_waited_for_only_until_its_lease(
+    client: aioredis.Redis, prefix: str
+) -> None:
+    loader = RedisGate(client, prefix, load_part_entries=1, load_lease_ms=300)
+    reached, _ = pause_before(loader, "part")
+    died = asyncio.create_task(loader.load(EVENT, programme(talk={"p0": 1}), "open", 2))
+    await reached.wait()
+    died.cancel()  # never goes on: as if its process had died
+
+    assert await asyncio.wait_for(RedisGate(client, prefix).is_ready(EVENT), 5) is False
+    await RedisGate(client, prefix).load(EVENT, programme(), "open", 3)  # the rebuild then due
+    assert await loader.is_ready(EVENT)
