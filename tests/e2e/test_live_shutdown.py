@@ -59,7 +59,12 @@ async def test_sigterm_ends_open_streams_and_granian_stops_at_once(
                     await asyncio.sleep(0.1)
             auth = {"Authorization": f"Bearer {key}"}
             body = {"id": "x", "title": "X", "timezone": "Europe/Amsterdam", "date": "2024-01-11"}
-            assert (await client.post("/v1/events", json=body, headers=auth)).status_code == 201
+            created = await client.post("/v1/events", json=body, headers=auth)
+            assert created.status_code == 201
+            # The read models past the creation first: else its update can come after the first
+            # message, at the moment of the SIGTERM (seen once, on a loaded machine).
+            after = f"/v1/events/x/occupancy?after={created.json()['position']}"
+            assert (await client.get(after, headers=auth)).status_code == 200
             async with client.stream("GET", "/v1/events/x/live", headers=auth) as stream:
                 lines = stream.aiter_lines()
                 async for line in lines:
