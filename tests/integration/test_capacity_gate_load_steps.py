@@ -5,8 +5,7 @@ takes over from an earlier one half-way, and while a load is under way decisions
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
 import pytest
@@ -40,22 +39,6 @@ def programme(talk: dict[str, int] | None = None, walk: dict[str, int] | None = 
     )
 
 
-@pytest.fixture
-async def client(redis_url: str, redis_prefix: str) -> AsyncIterator[aioredis.Redis]:
-    redis = aioredis.Redis.from_url(redis_url)
-    try:
-        yield redis
-    finally:
-        async for key in redis.scan_iter(match=f"{redis_prefix}*"):
-            await redis.delete(key)
-        await redis.aclose()
-
-
-@pytest.fixture
-def prefix(redis_prefix: str) -> str:
-    return f"{redis_prefix}-{uuid.uuid4().hex[:8]}"
-
-
 def pause_before(gate: RedisGate, step: str) -> tuple[asyncio.Event, asyncio.Event]:
     """Make `gate`'s loads stop before their first `step` until `go` is set; `reached` says
     they got there."""
@@ -75,8 +58,9 @@ def pause_before(gate: RedisGate, step: str) -> tuple[asyncio.Event, asyncio.Eve
 
 
 async def test_a_reload_leaves_nothing_of_the_old_state(
-    client: aioredis.Redis, prefix: str
+    client: aioredis.Redis, backend: tuple[str, str]
 ) -> None:
+    prefix = backend[1]
     gate = RedisGate(client, prefix, load_part_entries=1)
     everyone = Roster(frozenset({"p0", "p1", "p2"}), frozenset())
     await gate.load(EVENT, programme(talk={"p0": 1}, walk={"p1": 1}), "open", 1, everyone)
@@ -102,8 +86,9 @@ async def test_a_reload_leaves_nothing_of_the_old_state(
 
 
 async def test_a_later_load_takes_over_from_one_half_way(
-    client: aioredis.Redis, prefix: str
+    client: aioredis.Redis, backend: tuple[str, str]
 ) -> None:
+    prefix = backend[1]
     first = RedisGate(client, prefix, load_part_entries=1)
     second = RedisGate(client, prefix, load_part_entries=1)
     reached, go = pause_before(first, "part")
@@ -122,8 +107,9 @@ async def test_a_later_load_takes_over_from_one_half_way(
 
 
 async def test_decisions_wait_for_a_load_under_way_instead_of_loading_again(
-    client: aioredis.Redis, prefix: str
+    client: aioredis.Redis, backend: tuple[str, str]
 ) -> None:
+    prefix = backend[1]
     loader = RedisGate(client, prefix, load_part_entries=1)
     other = RedisGate(client, prefix)  # another process's gate
     await other.load(EVENT, programme(), "open", 1)
@@ -143,8 +129,9 @@ async def test_decisions_wait_for_a_load_under_way_instead_of_loading_again(
 
 
 async def test_a_load_whose_process_died_is_waited_for_only_until_its_lease(
-    client: aioredis.Redis, prefix: str
+    client: aioredis.Redis, backend: tuple[str, str]
 ) -> None:
+    prefix = backend[1]
     loader = RedisGate(client, prefix, load_part_entries=1, load_lease_ms=300)
     reached, _ = pause_before(loader, "part")
     died = asyncio.create_task(loader.load(EVENT, programme(talk={"p0": 1}), "open", 2))

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
@@ -28,24 +26,6 @@ IN_FLIGHT = 64  # redis-py's asyncio pool holds 100 connections and refuses more
 def one_session(capacity: int | None = SEATS) -> Seating:
     start, end = datetime(2024, 1, 11, 14, tzinfo=UTC), datetime(2024, 1, 11, 15, tzinfo=UTC)
     return Seating({"talk": SessionSeats("talk", start, end, capacity)})
-
-
-@pytest.fixture
-def backend(request: pytest.FixtureRequest) -> tuple[str, str]:
-    prefix = f"{request.getfixturevalue('redis_prefix')}-{uuid.uuid4().hex[:8]}"
-    return request.getfixturevalue("redis_url"), prefix
-
-
-@pytest.fixture
-async def client(backend: tuple[str, str]) -> AsyncIterator[aioredis.Redis]:
-    url, prefix = backend
-    redis = aioredis.Redis.from_url(url)
-    try:
-        yield redis
-    finally:
-        async for key in redis.scan_iter(match=f"{prefix}*"):
-            await redis.delete(key)
-        await redis.aclose()
 
 
 @pytest.mark.slow
