@@ -2,8 +2,9 @@
 -- steps: `begin`, `clear` until nothing of the old state is left, `part` for each slice of the
 -- new state, `finish`. Each step is its own short script, so that a big event's load never
 -- holds Redis (and every other event's decisions on it) for long: one script for an event of
--- 10,000 sessions held it for 137 - 205 ms, 40 sessions of 2,000 seats for 333 - 425 ms
--- (bench/README.md). Runs after state.lua. KEYS as decide.lua (the event's own).
+-- 10,000 sessions held it for 0.4 - 0.5 s, for one of 50,000 participants 1.7 - 2.2 s
+-- (bench/README.md; load_steps.py drives the steps). Runs after state.lua. KEYS as decide.lua
+-- (the event's own).
 -- ARGV: step, the load's token (unique to one call of RedisGate.load), the lease (ms), then the
 -- step's own:
 --   begin                    (none): the sentinel goes first, so from here every decision

@@ -2,9 +2,10 @@
 for each slice of the new state, `finish`; each step one short script.
 
 Why: one script that replaced a big event's whole state held Redis, and every other event's
-decisions on it, for 137 - 205 ms (10,000 sessions) to 333 - 425 ms (40 sessions of 2,000 seats),
-and its JSON (~12 MB for 50,000 participants) was copied three times on its way to the socket:
-a worker's peak RSS at start reached 150 MB over the growth runs' big log (bench/README.md).
+decisions on it, for as long as the event is big: 0.4 - 0.5 s for 10,000 sessions, 1.7 - 2.2 s
+for an event of 50,000 participants (bench/README.md, "2026-12-06, night (second machine)"),
+and its JSON (~12 MB for those 50,000) was copied three times on its way to the socket: a
+worker's peak RSS at start reached 150 MB over the growth runs' big log.
 
 While the steps run the event is not ready (no sentinel): its decisions answer "not ready", and
 `RedisGate.is_ready` waits for the load rather than let the caller begin another, which would
@@ -27,7 +28,8 @@ from registry.domain.seating import Seating
 log = structlog.get_logger(__name__)
 
 #: Seats, queue entries or roster names per `part` (and old entries per `clear`): ~50 bytes of
-#: JSON and four Redis calls each, so a step of 5,000 holds Redis for a few ms (~250 kB).
+#: JSON and three or four Redis calls each. Measured: the longest step of 2,000 held Redis 20 -
+#: 35 ms, of 5,000 52 - 94 ms; the whole load takes about as long either way.
 PART_ENTRIES: Final = 2_000
 #: How long a load may go without a step before `is_ready` stops waiting for it (its process
 #: died): a step takes milliseconds; this is the longest wait a dead loader causes.
