@@ -114,17 +114,22 @@ async def test_decisions_wait_for_a_load_under_way_instead_of_loading_again(
     other = RedisGate(client, prefix)  # another process's gate
     await other.load(EVENT, programme(), "open", 1)
     reached, go = pause_before(loader, "finish")
-    loading = asyncio.create_task(loader.load(EVENT, programme(talk={"p0": 1}), "open", 2))
+    loading = asyncio.create_task(
+        loader.load(EVENT, programme(talk={"p0": 1}, walk={"p3": 1}), "open", 2)
+    )
     await reached.wait()
 
     with pytest.raises(GateNotReady):  # half a state is never decided on
         await other.sign_up(EVENT, "c0", "p1", "talk")
     ready = asyncio.create_task(other.is_ready(EVENT))
+    place = asyncio.create_task(other.waitlist_position(EVENT, "bus", "p2"))  # an agenda's read
     await asyncio.sleep(0.1)
     assert not ready.done(), "is_ready answered while the load was under way"
+    assert not place.done(), "a waitlist position was read while the load was under way"
     go.set()
     await loading
     assert await asyncio.wait_for(ready, 5)
+    assert await asyncio.wait_for(place, 5) == 1
     assert await other.sign_up(EVENT, "c1", "p1", "talk") == [Seated("p1", "talk", 3)]
 
 

@@ -23,6 +23,7 @@ import functools
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from importlib import resources
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
@@ -324,29 +325,37 @@ class RedisGate:
         for it rather than answer no, so that the caller does not begin a rebuild of its own that
         would clear that load half-way (load.lua). A load whose process died stops being waited
         for when its lease runs out."""
+        ready, *_ = await self._once_loaded(event_key)
+        return bool(ready)
+
+    async def waitlist_position(
+        self, event_key: str, session_id: str, participant_id: str
+    ) -> int | None:
+        """Read as a participant's agenda is answered; a load under way is waited for, as in
+        `is_ready` (this read used to queue behind the one script a load was)."""
+        wait = f"{self.base(event_key)}wait:{session_id}"
+        ready, rank = await self._once_loaded(
+            event_key, lambda pipe: pipe.zrank(wait, participant_id)
+        )
+        if not ready:
+            raise GateNotReady(event_key)
+        return None if rank is None else int(rank) + 1
+
+    async def _once_loaded(self, event_key: str, *reads: Callable[[Any], object]) -> list[Any]:
+        """Whether the event is ready, then what `reads` add to the same pipeline, read when no
+        load of the event is under way (load_steps.py)."""
         base = self.base(event_key)
         while True:
             async with self._in_flight, self._client.pipeline(transaction=False) as pipe:
                 pipe.exists(base + "sentinel")
                 pipe.exists(base + "dirty")
                 pipe.exists(base + "loading")
-                sentinel, dirty, loading = await pipe.execute()
+                for read in reads:
+                    read(pipe)
+                sentinel, dirty, loading, *found = await pipe.execute()
             if sentinel or not loading:
-                return bool(sentinel) and not dirty
+                return [bool(sentinel) and not dirty, *found]
             await asyncio.sleep(load_steps.POLL_S)
-
-    async def waitlist_position(
-        self, event_key: str, session_id: str, participant_id: str
-    ) -> int | None:
-        base = self.base(event_key)
-        async with self._in_flight, self._client.pipeline(transaction=False) as pipe:
-            pipe.exists(base + "sentinel")
-            pipe.exists(base + "dirty")
-            pipe.zrank(f"{base}wait:{session_id}", participant_id)
-            sentinel, dirty, rank = await pipe.execute()
-        if not sentinel or dirty:
-            raise GateNotReady(event_key)
-        return None if rank is None else int(rank) + 1
 
     async def seating(self, event_key: str) -> Seating:
         snapshot = wire.decode_snapshot(
