@@ -23,13 +23,14 @@ Run = Callable[[str, str, list[str], Sequence[str | bytes]], Awaitable[str]]
 
 
 def programme(talk: dict[str, int] | None = None, walk: dict[str, int] | None = None) -> Seating:
-    """Two sessions at the same time: a seat in one is a time conflict with the other."""
+    """Two sessions at the same time (a seat in one is a time conflict with the other), and a
+    bus after them."""
     later = datetime(2024, 1, 11, 16, tzinfo=UTC)
     return Seating(
         {
             "talk": SessionSeats("talk", START, END, 2, seated=dict(talk or {}), next_ticket=3),
             "walk": SessionSeats("walk", START, END, 2, seated=dict(walk or {}), next_ticket=3),
-            # p2 waits for the bus in the old state of the first test.
+            # With `walk`: the bus is full (p1) and p2 waits for it.
             "bus": SessionSeats(
                 "bus", END, later, 1, seated={"p1": 1}, waiting={"p2": Waiting(2, None)}
             )
