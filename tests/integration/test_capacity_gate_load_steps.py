@@ -147,3 +147,33 @@ async def test_a_load_whose_process_died_is_waited_for_only_until_its_lease(
     assert await asyncio.wait_for(RedisGate(client, prefix).is_ready(EVENT), 5) is False
     await RedisGate(client, prefix).load(EVENT, programme(), "open", 3)  # the rebuild then due
     assert await loader.is_ready(EVENT)
+
+
+async def test_a_claim_is_renewed_while_its_rebuild_lasts(
+    client: aioredis.Redis, backend: tuple[str, str]
+) -> None:
+    """A fold of a big event takes seconds: the claim outlives its lease while it goes on."""
+    prefix = backend[1]
+    claimant = RedisGate(client, prefix, load_lease_ms=300)
+    async with claimant.claim(EVENT) as claim:
+        assert claim == "claimed"
+        await asyncio.sleep(1.0)  # three leases
+        async with RedisGate(client, prefix).claim(EVENT) as other:
+            assert other == "busy"
+    assert await client.exists(f"{claimant.base(EVENT)}loading") == 0  # dropped at its end
+
+
+async def test_a_claim_whose_process_died_is_waited_for_only_until_its_lease(
+    client: aioredis.Redis, backend: tuple[str, str]
+) -> None:
+    prefix = backend[1]
+    claimant = RedisGate(client, prefix)
+    # The claim step alone, as `claim` sends it: never renewed, never dropped (the process died).
+    claimed = await claimant._run("load", EVENT, claimant._keys(EVENT), ["claim", "dead", "300"])
+    assert claimed == "CLAIMED"
+
+    began = asyncio.get_running_loop().time()
+    assert await asyncio.wait_for(RedisGate(client, prefix).is_ready(EVENT), 5) is False
+    assert asyncio.get_running_loop().time() - began >= 0.2  # it did wait (the lease: 300 ms)
+    async with RedisGate(client, prefix).claim(EVENT) as claim:
+        assert claim == "claimed"

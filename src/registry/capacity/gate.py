@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from contextlib import AbstractAsyncContextManager
 from typing import Final, Literal, Protocol
 
 from registry.capacity.errors import (
@@ -29,6 +30,7 @@ __all__ = [
     "DEFAULT_HOLD_TTL_MS",
     "AdmitOutcome",
     "CapacityGate",
+    "ClaimOutcome",
     "CommandIdConflict",
     "ConfirmOutcome",
     "Decision",
@@ -48,6 +50,10 @@ RegistrationState = Literal["open", "closed", "cancelled"]
 #: ready), found it confirmed already (the append committed: nothing is undone), or knew no
 #: hold by that command id (released before, never decided, or lost with the gate's data).
 ReleaseOutcome = Literal["undone", "dirty", "confirmed", "unknown"]
+
+#: What `claim` found: the event ready (nothing to rebuild), another process's rebuild or load
+#: under way ("busy": wait for it, `is_ready` does), or the rebuild now this caller's to do.
+ClaimOutcome = Literal["ready", "busy", "claimed"]
 
 #: What `confirm` did: confirmed the hold now ("fill": and `promote` is due, Seating.hand_over),
 #: found it confirmed before, or knew no hold by that command id.
@@ -191,7 +197,15 @@ class CapacityGate(Protocol):
         ...
 
     async def is_ready(self, event_key: str) -> bool:
-        """Loaded, not lost and not dirty: decisions may be made."""
+        """Loaded, not lost and not dirty: decisions may be made. While the event is not ready
+        and another process's claim or load of it is under way, waits for that to end."""
+        ...
+
+    def claim(self, event_key: str) -> AbstractAsyncContextManager[ClaimOutcome]:
+        """Claim the rebuild of an event that is not ready, for as long as the context lasts
+        (the fold from the log, then `load`), so that other processes wait for it (`is_ready`)
+        instead of folding the same log again. "ready" and "busy" claim nothing. A claimant
+        that dies is waited for only until its lease runs out (RedisGate)."""
         ...
 
     async def waitlist_position(

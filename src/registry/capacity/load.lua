@@ -21,8 +21,30 @@
 -- step of any other load answers 'STALE' and changes nothing (a later rebuild began, or Redis
 -- lost the data), and RedisGate.is_ready waits while a load is under way instead of starting
 -- another.
+--
+-- A claim covers the rebuild before its load (the fold from the log, which takes seconds for a
+-- big event): without it two processes that found the event not ready folded it both, the
+-- second's load replacing the first's (load_steps.py, `claimed`):
+--   claim   (none)   'READY' if the event is ready; else `loading` set to the token unless
+--                    held ('CLAIMED'), or 'BUSY' (another claim or load: is_ready waits)
+--   renew   (none)   the claim's lease again (every step renews it; this one does only that)
+--   drop    (none)   `loading` deleted if it still holds the token (a load's `begin` replaces
+--                    it; `finish` deletes it); never 'STALE'
 
 local step, token, lease = ARGV[1], ARGV[2], tonumber(ARGV[3])
+
+if step == 'claim' then
+  if redis.call('EXISTS', key('sentinel')) == 1 and redis.call('EXISTS', key('dirty')) == 0 then
+    return 'READY'
+  end
+  if redis.call('SET', key('loading'), token, 'NX', 'PX', lease) then return 'CLAIMED' end
+  return 'BUSY'
+end
+
+if step == 'drop' then
+  if redis.call('GET', key('loading')) == token then redis.call('DEL', key('loading')) end
+  return 'OK'
+end
 
 if step == 'begin' then
   redis.call('DEL', key('sentinel'))
@@ -37,6 +59,8 @@ end
 
 if redis.call('GET', key('loading')) ~= token then return 'STALE' end
 redis.call('PEXPIRE', key('loading'), lease)
+
+if step == 'renew' then return 'OK' end
 
 if step == 'clear' then
   local budget, spent = tonumber(ARGV[4]), 0

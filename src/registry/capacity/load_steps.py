@@ -11,18 +11,24 @@ While the steps run the event is not ready (no sentinel): its decisions answer "
 `RedisGate.is_ready` waits for the load rather than let the caller begin another, which would
 clear this one half-way. Each step renews a lease on `loading`; a load whose process died is
 waited for until the lease runs out.
+
+Before the load, `claimed` holds `loading` for the rebuild's fold, so that the processes that
+find the event not ready wait for one fold instead of each folding the same log (at start every
+worker did, every event).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Final
 
 import structlog
 
 from registry.capacity import wire
-from registry.capacity.gate import RegistrationState, Roster
+from registry.capacity.gate import ClaimOutcome, RegistrationState, Roster
 from registry.domain.seating import Seating
 
 log = structlog.get_logger(__name__)
@@ -73,6 +79,43 @@ async def load(
             return _superseded(event_key)
     if await step(["finish", token, lease, registration, str(epoch)]) == STALE:
         _superseded(event_key)
+
+
+_CLAIMS: dict[str, ClaimOutcome] = {"READY": "ready", "BUSY": "busy", "CLAIMED": "claimed"}
+
+
+@contextlib.asynccontextmanager
+async def claimed(step: Step, event_key: str, lease_ms: int) -> AsyncIterator[ClaimOutcome]:
+    """The rebuild of the event, claimed for this context (load.lua `claim`) unless it is ready
+    or another process's; the lease renewed meanwhile (a fold can outlast it), dropped after."""
+    token = f"claim:{uuid.uuid4().hex}"
+    lease = str(lease_ms)
+    outcome = _CLAIMS[await step(["claim", token, lease])]
+    if outcome != "claimed":
+        yield outcome
+        return
+    renewing = asyncio.create_task(_renew(step, token, lease, lease_ms / 3_000))
+    try:
+        yield outcome
+    finally:
+        renewing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await renewing
+        try:
+            await step(["drop", token, lease])
+        except Exception:  # Redis away: the lease runs out instead
+            log.warning("dropping a claim failed", event_key=event_key, exc_info=True)
+
+
+async def _renew(step: Step, token: str, lease: str, every_s: float) -> None:
+    """Until the claim is gone: the load's `begin` took `loading` over, or another's did."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            if await step(["renew", token, lease]) == STALE:
+                return
+        except Exception:  # a blip: the next renewal may land before the lease runs out
+            log.warning("renewing a claim failed", exc_info=True)
 
 
 def _superseded(event_key: str) -> None:

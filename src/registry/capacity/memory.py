@@ -7,8 +7,10 @@ atomic under asyncio, as a Lua script is in Redis.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from registry.capacity import wire
@@ -21,6 +23,7 @@ from registry.capacity.errors import (
 from registry.capacity.gate import (
     DEFAULT_ANSWER_TTL_MS,
     DEFAULT_HOLD_TTL_MS,
+    ClaimOutcome,
     ConfirmOutcome,
     Decision,
     RegistrationState,
@@ -84,6 +87,8 @@ class MemoryGate:
         clock: Callable[[], int] = wall_clock_ms,
     ) -> None:
         self._events: dict[str, _Event] = {}
+        #: Events whose rebuild a caller claimed (no lease: a claimant dies with its gate).
+        self._claims: dict[str, asyncio.Event] = {}
         self._hold_ttl_ms = hold_ttl_ms
         self._answer_ttl_ms = answer_ttl_ms
         self._clock = clock
@@ -326,6 +331,8 @@ class MemoryGate:
             session.held_back = 0
             session.held_queue = 0
         mine.busy, mine.stalled = {}, set()
+        if (claim := self._claims.pop(event_key, None)) is not None:
+            claim.set()  # as RedisGate's load ends any claim
         self._events[event_key] = _Event(
             mine,
             registration,
@@ -348,8 +355,28 @@ class MemoryGate:
         self._ready(event_key).registration = state
 
     async def is_ready(self, event_key: str) -> bool:
+        while not self._is_ready(event_key) and (claim := self._claims.get(event_key)) is not None:
+            await claim.wait()
+        return self._is_ready(event_key)
+
+    def _is_ready(self, event_key: str) -> bool:
         event = self._events.get(event_key)
         return event is not None and not event.dirty
+
+    @contextlib.asynccontextmanager
+    async def claim(self, event_key: str) -> AsyncIterator[ClaimOutcome]:
+        if self._is_ready(event_key):
+            yield "ready"
+        elif event_key in self._claims:
+            yield "busy"
+        else:
+            self._claims[event_key] = claim = asyncio.Event()
+            try:
+                yield "claimed"
+            finally:
+                if self._claims.get(event_key) is claim:
+                    del self._claims[event_key]
+                claim.set()
 
     async def waitlist_position(
         self, event_key: str, session_id: str, participant_id: str

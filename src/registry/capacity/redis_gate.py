@@ -37,6 +37,7 @@ from registry.capacity.gate import (
     DEFAULT_ANSWER_TTL_MS,
     DEFAULT_HOLD_TTL_MS,
     AdmitOutcome,
+    ClaimOutcome,
     ConfirmOutcome,
     Decision,
     RegistrationState,
@@ -321,12 +322,16 @@ class RedisGate:
             raise GateNotReady(event_key)
 
     async def is_ready(self, event_key: str) -> bool:
-        """Whether decisions can be made; while a load is under way (another process's), waits
-        for it rather than answer no, so that the caller does not begin a rebuild of its own that
-        would clear that load half-way (load.lua). A load whose process died stops being waited
-        for when its lease runs out."""
+        """Whether decisions can be made; while a load or a claimed rebuild is under way
+        (another process's), waits for it rather than answer no, so that the caller does not
+        begin a rebuild of its own that would clear that load half-way (load.lua), or fold the
+        log again. A load whose process died stops being waited for when its lease runs out."""
         ready, *_ = await self._once_loaded(event_key)
         return bool(ready)
+
+    def claim(self, event_key: str) -> AbstractAsyncContextManager[ClaimOutcome]:
+        step = functools.partial(self._run, "load", event_key, self._keys(event_key))
+        return load_steps.claimed(step, event_key, self._load_lease_ms)
 
     async def waitlist_position(
         self, event_key: str, session_id: str, participant_id: str
@@ -353,8 +358,9 @@ class RedisGate:
                 for read in reads:
                     read(pipe)
                 sentinel, dirty, loading, *found = await pipe.execute()
-            if sentinel or not loading:
-                return [bool(sentinel) and not dirty, *found]
+            ready = bool(sentinel) and not dirty
+            if ready or not loading:
+                return [ready, *found]
             await asyncio.sleep(load_steps.POLL_S)
 
     async def seating(self, event_key: str) -> Seating:
