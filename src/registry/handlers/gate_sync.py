@@ -185,15 +185,33 @@ class GateKeeper:
             return await decision()
         except GateNotReady:
             pass
-        key = event_key(organisation, event_id)
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        async with lock:
-            if not await self.gate.is_ready(key):
-                await rebuild(self.store, self.gate, organisation, event_id)
+        await self.make_ready(organisation, event_id)
         try:
             return await decision()
         except GateNotReady as error:
+            key = event_key(organisation, event_id)
             raise GateUnavailable(f"the capacity gate of {key} is being rebuilt") from error
+
+    async def make_ready(
+        self, organisation: str, event_id: str, *, wait: bool = True
+    ) -> bool | None:
+        """Rebuild the event's gate unless it is ready: True if this call rebuilt it, False if
+        it was ready (or another process made it so while this one waited). The rebuild is
+        claimed in the gate first, so that processes finding the event not ready at once fold
+        its log once, not once each (at start every worker did); `wait=False`: None, instead
+        of waiting, when another process holds the claim."""
+        key = event_key(organisation, event_id)
+        async with self.rebuilding(organisation, event_id):
+            while True:
+                async with self.gate.claim(key) as claim:
+                    if claim == "ready":
+                        return False
+                    if claim == "claimed":
+                        await rebuild(self.store, self.gate, organisation, event_id)
+                        return True
+                if not wait:
+                    return None
+                await self.gate.is_ready(key)  # waits while the claim or its load lasts
 
     async def rebuild_quietly(self, organisation: str, event_id: str) -> None:
         """Rebuild on an error path: if that fails too (the database is away), the hold expires

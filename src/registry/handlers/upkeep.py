@@ -1,7 +1,8 @@
 """Keeping every event's gate trustworthy while the service runs.
 
 - At start, every event whose gate is not ready (Redis restarted empty, flushed, or dirty) is
-  rebuilt from the log before `/ready` says yes.
+  rebuilt from the log before `/ready` says yes: by one worker each, the others waiting for it
+  (the rebuild is claimed in the gate: GateKeeper.make_ready).
 - The reconciler settles holds that outlived their expiry (a process died between the gate's
   decision and the append): a command found in the log is confirmed; one that is not is never
   undone in place (its append might still land), the event's gate is rebuilt instead, inside the
@@ -55,10 +56,20 @@ async def events(keeper: GateKeeper) -> list[tuple[str, str]]:
 
 
 async def rebuild_unready(keeper: GateKeeper) -> int:
+    """Every event's gate ready; returns how many this process rebuilt. The events another
+    process is rebuilding (at start, the other workers) are passed over and waited for at the
+    end, so the workers share the folds instead of each doing all of them."""
     rebuilt = 0
+    elsewhere = []
     for organisation, event_id in await events(keeper):
-        if not await keeper.gate.is_ready(f"{organisation}:{event_id}"):
-            await keeper.rebuild(organisation, event_id)
+        outcome = await keeper.make_ready(organisation, event_id, wait=False)
+        if outcome is None:
+            elsewhere.append((organisation, event_id))
+        elif outcome:
+            await fill_free_seats(keeper, organisation, event_id)
+            rebuilt += 1
+    for organisation, event_id in elsewhere:
+        if await keeper.make_ready(organisation, event_id):
             await fill_free_seats(keeper, organisation, event_id)
             rebuilt += 1
     return rebuilt
@@ -70,9 +81,10 @@ async def reconcile(keeper: GateKeeper, now_ms: int | None = None) -> int:
     now_ms = wall_clock_ms() if now_ms is None else now_ms
     for organisation, event_id in await events(keeper):
         key = f"{organisation}:{event_id}"
-        if not await keeper.gate.is_ready(key):
-            await keeper.rebuild(organisation, event_id)
+        outcome = await keeper.make_ready(organisation, event_id, wait=False)
+        if outcome:
             await fill_free_seats(keeper, organisation, event_id)
+        if outcome is not False:  # rebuilt here, or being rebuilt elsewhere: nothing to settle
             continue
         lost = False
         for command_id in await keeper.gate.expired_holds(key, now_ms):
