@@ -118,6 +118,10 @@ class GateKeeper:
         self.gate = gate
         self.busy_wait_s = busy_wait_s
         self._locks: dict[str, asyncio.Lock] = {}
+        #: Per event: how many rebuilds this process began, and the number and epoch of the
+        #: last that succeeded (`rebuild` lets a request share a rebuild begun after it).
+        self._begun: dict[str, int] = {}
+        self._rebuilt: dict[str, tuple[int, int]] = {}
 
     async def decide(
         self, organisation: str, event_id: str, decision: Callable[[], Awaitable[T]]
@@ -207,7 +211,7 @@ class GateKeeper:
                     if claim == "ready":
                         return False
                     if claim == "claimed":
-                        await rebuild(self.store, self.gate, organisation, event_id)
+                        await self._rebuild_locked(organisation, event_id)
                         return True
                 if not wait:
                     return None
@@ -224,8 +228,26 @@ class GateKeeper:
             )
 
     async def rebuild(self, organisation: str, event_id: str) -> int:
+        """Rebuild the event's gate from the log; returns the epoch. Requests made together
+        share one rebuild: a rebuild begun (its fence to be taken) after a request serves it,
+        since its fold reads whatever the requester's failed append or change committed. A
+        burst of failed appends (a batch of them, connections dropped) asked for one rebuild
+        each, run in turn, the gate not ready all the while (tests/unit/
+        test_gate_rebuild_coalesced.py: 20 failed sign-ups, 20 rebuilds)."""
+        key = event_key(organisation, event_id)
+        asked = self._begun.get(key, 0)
         async with self.rebuilding(organisation, event_id):
-            return await rebuild(self.store, self.gate, organisation, event_id)
+            number, epoch = self._rebuilt.get(key, (0, 0))
+            if number > asked:
+                return epoch
+            return await self._rebuild_locked(organisation, event_id)
+
+    async def _rebuild_locked(self, organisation: str, event_id: str) -> int:
+        key = event_key(organisation, event_id)
+        self._begun[key] = number = self._begun.get(key, 0) + 1
+        epoch = await rebuild(self.store, self.gate, organisation, event_id)
+        self._rebuilt[key] = (number, epoch)
+        return epoch
 
     def rebuilding(self, organisation: str, event_id: str) -> asyncio.Lock:
         """This process's lock for loading the event's gate (one rebuild at a time)."""
