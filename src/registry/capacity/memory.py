@@ -14,12 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from registry.capacity import wire
-from registry.capacity.errors import (
-    CommandIdConflict,
-    GateNotReady,
-    NotOnRoster,
-    ParticipantBusy,
-)
+from registry.capacity.errors import CommandIdConflict, GateNotReady, NotOnRoster, ParticipantBusy
 from registry.capacity.gate import (
     DEFAULT_ANSWER_TTL_MS,
     DEFAULT_HOLD_TTL_MS,
