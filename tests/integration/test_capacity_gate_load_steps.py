@@ -5,6 +5,7 @@ takes over from an earlier one half-way, and while a load is under way decisions
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
@@ -15,7 +16,7 @@ from registry.capacity import RedisGate
 from registry.capacity.errors import GateNotReady
 from registry.capacity.roster import Roster
 from registry.domain.errors import TimeConflict
-from registry.domain.seating import Seated, Seating, SessionSeats, Waiting
+from registry.domain.seating import Queued, Seated, Seating, SessionSeats, Waiting
 
 EVENT = "org-steps:day-1"
 START, END = datetime(2024, 1, 11, 14, tzinfo=UTC), datetime(2024, 1, 11, 15, tzinfo=UTC)
@@ -62,7 +63,7 @@ async def test_a_reload_leaves_nothing_of_the_old_state(
     client: aioredis.Redis, backend: tuple[str, str]
 ) -> None:
     prefix = backend[1]
-    gate = RedisGate(client, prefix, load_part_entries=1)
+    gate = RedisGate(client, prefix, load_part_entries=2)
     everyone = Roster(frozenset({"p0", "p1", "p2"}), frozenset())
     await gate.load(EVENT, programme(talk={"p0": 1}, walk={"p1": 1}), "open", 1, everyone)
     with pytest.raises(TimeConflict):  # p0 holds the talk, at the walk's time (a free seat)
@@ -86,12 +87,60 @@ async def test_a_reload_leaves_nothing_of_the_old_state(
     assert not await client.exists(gate.base(EVENT) + "loading")
 
 
+def record_steps(gate: RedisGate) -> list[Sequence[str | bytes]]:
+    """The ARGV of every load step `gate` runs from now on."""
+    steps: list[Sequence[str | bytes]] = []
+    run: Run = gate._run
+
+    async def recorded(
+        name: str, event_key: str, keys: list[str], args: Sequence[str | bytes]
+    ) -> str:
+        if name == "load":
+            steps.append(args)
+        return await run(name, event_key, keys, args)
+
+    gate._run = recorded  # type: ignore[method-assign]
+    return steps
+
+
+async def test_a_session_larger_than_a_part_is_loaded_and_cleared_in_slices(
+    client: aioredis.Redis, backend: tuple[str, str]
+) -> None:
+    gate = RedisGate(client, backend[1], load_part_entries=3)
+    steps = record_steps(gate)
+    seated = {f"s{n}": 7 - n for n in range(7)}  # seat order is not ticket order
+    waiting = {f"w{n}": Waiting(8 + n, "talk" if n == 2 else None) for n in range(5)}
+    big = SessionSeats("big", START, END, 7, seated=seated, waiting=waiting, next_ticket=13)
+    await gate.load(EVENT, Seating({"big": big}), "open", 1)
+
+    parts = [json.loads(args[3]) for args in steps if args[0] == "part"]
+    assert len(parts) == 6, parts  # 12 people, 2 a part beside the session's record
+    assert [len(part["sessions"]) for part in parts] == [1] * 6
+    loaded = (await gate.seating(EVENT)).sessions["big"]
+    assert list(loaded.seated.items()) == list(seated.items())  # in seat order
+    assert loaded.waiting == waiting and loaded.next_ticket == 13
+    # What exact undoing compares with (holds.lua), carried across the slices.
+    counters = ("seat_seq", "max_seat", "max_queue")
+    assert await client.hmget(gate.base(EVENT) + "session:big", counters) == [b"7", b"7", b"12"]
+    assert await gate.waitlist_position(EVENT, "big", "w4") == 5
+    assert await gate.sign_up(EVENT, "c1", "w9", "big") == [Queued("w9", "big", 13, ())]
+
+    steps.clear()
+    await gate.load(EVENT, programme(), "open", 2)
+    clears = [args for args in steps if args[0] == "clear"]
+    assert len(clears) >= 5, clears  # 13 people and the session, ~3 a step
+    assert set((await gate.seating(EVENT)).sessions) == {"talk", "walk", "bus"}
+    left = [k async for k in client.scan_iter(match=f"{backend[1]}*big*")]
+    left += [k async for k in client.scan_iter(match=f"{backend[1]}*agenda:[sw]*")]
+    assert left == [], left
+
+
 async def test_a_later_load_takes_over_from_one_half_way(
     client: aioredis.Redis, backend: tuple[str, str]
 ) -> None:
     prefix = backend[1]
-    first = RedisGate(client, prefix, load_part_entries=1)
-    second = RedisGate(client, prefix, load_part_entries=1)
+    first = RedisGate(client, prefix, load_part_entries=2)
+    second = RedisGate(client, prefix, load_part_entries=2)
     reached, go = pause_before(first, "part")
     earlier = asyncio.create_task(first.load(EVENT, programme(talk={"p0": 1}), "open", 5))
     await reached.wait()
@@ -111,7 +160,7 @@ async def test_decisions_wait_for_a_load_under_way_instead_of_loading_again(
     client: aioredis.Redis, backend: tuple[str, str]
 ) -> None:
     prefix = backend[1]
-    loader = RedisGate(client, prefix, load_part_entries=1)
+    loader = RedisGate(client, prefix, load_part_entries=2)
     other = RedisGate(client, prefix)  # another process's gate
     await other.load(EVENT, programme(), "open", 1)
     reached, go = pause_before(loader, "finish")
@@ -138,7 +187,7 @@ async def test_a_load_whose_process_died_is_waited_for_only_until_its_lease(
     client: aioredis.Redis, backend: tuple[str, str]
 ) -> None:
     prefix = backend[1]
-    loader = RedisGate(client, prefix, load_part_entries=1, load_lease_ms=300)
+    loader = RedisGate(client, prefix, load_part_entries=2, load_lease_ms=300)
     reached, _ = pause_before(loader, "part")
     died = asyncio.create_task(loader.load(EVENT, programme(talk={"p0": 1}), "open", 2))
     await reached.wait()

@@ -10,11 +10,14 @@
 --   begin                    (none): the sentinel goes first, so from here every decision
 --                            and admission answers "not ready"; holds and what they held back,
 --                            kept answers, the dirty mark and the roster go with it
---   clear   budget           old sessions (their keys and their people's agendas) until about
---                            `budget` entries were deleted; returns how many sessions are left
+--   clear   budget           old sessions (their keys and their people's agendas), a big one
+--                            across several steps, until about `budget` entries were deleted;
+--                            returns how many sessions are left
 --   part    JSON             {sessions = [{id, start, stop, cap, wl, state, merged?, next,
---                            seated = [{p, t}, ...] in seat order, waiting = [{p, t, r?}, ...]}],
---                            registered = [participant, ...], cancelled = [...]} (wire.py)
+--                            seated = [{p, t}, ...] in seat order, waiting = [{p, t, r?}, ...],
+--                            cont?}], registered = [participant, ...], cancelled = [...]}
+--                            (wire.py); `cont`: more seats and queue of the session the part
+--                            before began (a session larger than a part)
 --   finish  registration, epoch   the sentinel last, holding the epoch (the store's gate fence
 --                            epoch of this rebuild), which every decision reports
 -- `loading` holds the token of the load under way, for the lease (renewed by every step): a
@@ -32,6 +35,13 @@
 --                    it; `finish` deletes it); never 'STALE'
 
 local step, token, lease = ARGV[1], ARGV[2], tonumber(ARGV[3])
+
+-- `call(slice)` for slices of `members`: unpack() of a long list overflows Lua's C stack
+-- (LUAI_MAXCSTACK, 8000).
+local function in_slices(members, call)
+  local n = #members
+  for first = 1, n, 4000 do call({unpack(members, first, math.min(first + 3999, n))}) end
+end
 
 if step == 'claim' then
   if redis.call('EXISTS', key('sentinel')) == 1 and redis.call('EXISTS', key('dirty')) == 0 then
@@ -63,46 +73,55 @@ redis.call('PEXPIRE', key('loading'), lease)
 if step == 'renew' then return 'OK' end
 
 if step == 'clear' then
+  -- A slice at a time, a big session across several steps: its seated people (any of them),
+  -- then its queue, each with their agenda; the session's own keys once it is empty.
   local budget, spent = tonumber(ARGV[4]), 0
   while spent < budget do
-    local sid = redis.call('SPOP', key('sessions'))
+    local sid = redis.call('SRANDMEMBER', key('sessions'))
     if not sid then break end
-    for _, p in ipairs(redis.call('HKEYS', key('seated', sid))) do
-      redis.call('DEL', key('agenda', p))
-      spent = spent + 1
+    local people = redis.call('HRANDFIELD', key('seated', sid), budget - spent)
+    if #people > 0 then
+      in_slices(people, function(slice)
+        redis.call('HDEL', key('seated', sid), unpack(slice))
+        redis.call('ZREM', key('seat_order', sid), unpack(slice))
+      end)
+    else
+      people = redis.call('ZRANGE', key('wait', sid), 0, budget - spent - 1)
+      if #people > 0 then
+        in_slices(people, function(slice) redis.call('ZREM', key('wait', sid), unpack(slice)) end)
+      else
+        redis.call('UNLINK', key('session', sid), key('seated', sid), key('seat_order', sid),
+          key('wait', sid), key('replaces', sid))
+        redis.call('SREM', key('sessions'), sid)
+        spent = spent + 1
+      end
     end
-    for _, p in ipairs(redis.call('ZRANGE', key('wait', sid), 0, -1)) do
-      redis.call('DEL', key('agenda', p))
-      spent = spent + 1
-    end
-    redis.call('UNLINK', key('session', sid), key('seated', sid), key('seat_order', sid),
-      key('wait', sid), key('replaces', sid))
-    spent = spent + 1
+    for _, p in ipairs(people) do redis.call('DEL', key('agenda', p)) end
+    spent = spent + #people
   end
   return redis.call('SCARD', key('sessions'))
 end
 
 if step == 'part' then
   local data = cjson.decode(ARGV[4])
-  -- SADD in slices: unpack() of a long list overflows Lua's C stack (LUAI_MAXCSTACK, 8000).
-  local function add_all(set, members)
-    local n = #members
-    for first = 1, n, 4000 do
-      redis.call('SADD', set, unpack(members, first, math.min(first + 3999, n)))
-    end
-  end
-  add_all(key('registered'), data.registered or {})
-  add_all(key('cancelled'), data.cancelled or {})
+  in_slices(data.registered or {}, function(slice) redis.call('SADD', key('registered'), unpack(slice)) end)
+  in_slices(data.cancelled or {}, function(slice) redis.call('SADD', key('cancelled'), unpack(slice)) end)
   for _, s in ipairs(data.sessions or {}) do
     local sid = s.id
-    -- Keys the old state's `sessions` did not name (a state written half-way) go too.
-    redis.call('DEL', key('session', sid), key('seated', sid), key('seat_order', sid),
-      key('wait', sid), key('replaces', sid))
-    local max_seat, max_queue = 0, 0
-    for i, seat in ipairs(s.seated or {}) do
+    local seq, max_seat, max_queue = 0, 0, 0
+    if s.cont then  -- more of the session the part before began (wire.load_parts)
+      local meta = redis.call('HMGET', key('session', sid), 'seat_seq', 'max_seat', 'max_queue')
+      seq, max_seat, max_queue = tonumber(meta[1]), tonumber(meta[2]), tonumber(meta[3])
+    else
+      -- Keys the old state's `sessions` did not name (a state written half-way) go too.
+      redis.call('DEL', key('session', sid), key('seated', sid), key('seat_order', sid),
+        key('wait', sid), key('replaces', sid))
+    end
+    for _, seat in ipairs(s.seated or {}) do
       local p, ticket = seat.p, seat.t
+      seq = seq + 1
       redis.call('HSET', key('seated', sid), p, int(ticket))
-      redis.call('ZADD', key('seat_order', sid), i, p)
+      redis.call('ZADD', key('seat_order', sid), seq, p)
       redis.call('HSET', key('agenda', p), sid, 's')
       max_seat = math.max(max_seat, ticket)
     end
@@ -113,11 +132,17 @@ if step == 'part' then
       redis.call('HSET', key('agenda', p), sid, 'w')
       max_queue = math.max(max_queue, ticket)
     end
-    redis.call('HSET', key('session', sid), 'start', int(s.start), 'stop', int(s.stop),
-      'cap', int(s.cap), 'wl', s.wl and '1' or '0', 'state', s.state, 'merged', s.merged or '',
-      'next_ticket', int(s.next), 'seat_seq', int(#(s.seated or {})), 'max_seat', int(max_seat),
-      'max_queue', int(max_queue))
-    redis.call('SADD', key('sessions'), sid)
+    if s.cont then
+      redis.call('HSET', key('session', sid), 'seat_seq', int(seq), 'max_seat', int(max_seat),
+        'max_queue', int(max_queue))
+    else
+      redis.call('HSET', key('session', sid), 'start', int(s.start), 'stop', int(s.stop),
+        'cap', int(s.cap), 'wl', s.wl and '1' or '0', 'state', s.state,
+        'merged', s.merged or '', 'next_ticket', int(s.next), 'seat_seq', int(seq),
+        'max_seat', int(max_seat), 'max_queue', int(max_queue))
+      -- Named at once, so that a `clear` after a load that stopped half-way finds it.
+      redis.call('SADD', key('sessions'), sid)
+    end
   end
   return 'OK'
 end

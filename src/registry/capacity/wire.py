@@ -126,10 +126,14 @@ class WireSession(msgspec.Struct, omit_defaults=True, kw_only=True):
     waiting: list[WireEntry] = msgspec.field(default_factory=list)
     held: int = 0  # seats held back for unconfirmed decisions: in snapshots only (load clears)
     held_q: int = 0  # queue entries taken out by unconfirmed decisions: likewise
+    #: In a load's part: more seats and queue entries of the session the part before began
+    #: (a session larger than a part is written across several: load_parts).
+    cont: bool = False
 
 
 class WireLoadPart(msgspec.Struct, omit_defaults=True, kw_only=True):
-    """One `part` step of a load (load.lua): whole sessions, or a slice of the roster."""
+    """One `part` step of a load (load.lua): sessions (a big one in slices: `cont`), or a slice
+    of the roster."""
 
     sessions: list[WireSession] = msgspec.field(default_factory=list)
     registered: list[str] = msgspec.field(default_factory=list)  # the roster (roster.py)
@@ -174,16 +178,18 @@ def load_parts(
     budget: int,
 ) -> Iterator[bytes]:
     """A gate's new state as the JSON of load.lua's `part` steps (WireLoadPart), each of at most
-    `budget` entries: whole sessions (a session counts one and its seats and queue entries one
-    each; a session larger than the budget goes alone), then the roster's names. The sessions
-    come in the order given.
+    `budget` entries (a session counts one, each of its seats and queue entries one): sessions
+    gathered whole while they fit, a session larger than the budget in slices of its own (its
+    seats in seat order, then its queue in ticket order; every slice after the first marked
+    `cont`), then the roster's names. The sessions come in the order given.
 
     Why parts: one script of a big event's whole state held Redis for hundreds of ms (load.lua),
     and its JSON, ~12 MB for 50,000 participants, was copied three times on the way to the
     socket (redis-py joins what it writes): a worker's peak RSS at start reached 150 MB over
-    the growth runs' big log (bench/README.md), the issue's limit."""
-    if budget < 1:
-        raise ValueError(f"a part holds one entry or more (got {budget})")
+    the growth runs' big log (bench/README.md), the issue's limit. Why slices: one session of
+    50,000 seats was still one step of 0.55 - 0.72 s."""
+    if budget < 2:
+        raise ValueError(f"a part holds two entries or more: a session and a seat (got {budget})")
     batch: list[WireSession] = []
     size = 0
     for session in sessions:
@@ -192,8 +198,14 @@ def load_parts(
         if batch and size + entries > budget:
             yield _ENCODER.encode(WireLoadPart(sessions=batch))
             batch, size = [], 0
-        batch.append(wired)
-        size += entries
+        if entries <= budget:
+            batch.append(wired)
+            size += entries
+            continue
+        *full, last = _slices(wired, budget - 1)
+        for piece in full:
+            yield _ENCODER.encode(WireLoadPart(sessions=[piece]))
+        batch, size = [last], len(last.seated) + len(last.waiting) + 1
     if batch:
         yield _ENCODER.encode(WireLoadPart(sessions=batch))
     for kind, names in (("registered", list(registered)), ("cancelled", list(cancelled))):
@@ -205,6 +217,25 @@ def load_parts(
                 else WireLoadPart(cancelled=chunk)
             )
             yield _ENCODER.encode(part)
+
+
+def _slices(session: WireSession, width: int) -> list[WireSession]:
+    """The session's seats, then its queue, `width` entries a slice; the first slice carries the
+    session, the others are `cont`."""
+    entries = [*session.seated, *session.waiting]
+    seats = len(session.seated)
+    slices = []
+    for first in range(0, len(entries), width):
+        last = min(first + width, len(entries))
+        slices.append(
+            msgspec.structs.replace(
+                session,
+                seated=session.seated[min(first, seats) : min(last, seats)],
+                waiting=session.waiting[max(first - seats, 0) : max(last - seats, 0)],
+                cont=first > 0,
+            )
+        )
+    return slices
 
 
 # -- changes ----------------------------------------------------------------------------------
