@@ -104,8 +104,11 @@ end
 
 if step == 'part' then
   local data = cjson.decode(ARGV[4])
-  in_slices(data.registered or {}, function(slice) redis.call('SADD', key('registered'), unpack(slice)) end)
-  in_slices(data.cancelled or {}, function(slice) redis.call('SADD', key('cancelled'), unpack(slice)) end)
+  for _, roster in ipairs({'registered', 'cancelled'}) do
+    in_slices(data[roster] or {}, function(slice)
+      redis.call('SADD', key(roster), unpack(slice))
+    end)
+  end
   for _, s in ipairs(data.sessions or {}) do
     local sid = s.id
     local seq, max_seat, max_queue = 0, 0, 0
