@@ -187,7 +187,7 @@ def load_parts(
     and its JSON, ~12 MB for 50,000 participants, was copied three times on the way to the
     socket (redis-py joins what it writes): a worker's peak RSS at start reached 150 MB over
     the growth runs' big log (bench/README.md), the issue's limit. Why slices: one session of
-    50,000 seats was still one step of 0.55 - 0.72 s."""
+    50,000 seats was still one step of 0.4 - 0.7 s."""
     if budget < 2:
         raise ValueError(f"a part holds two entries or more: a session and a seat (got {budget})")
     batch: list[WireSession] = []
