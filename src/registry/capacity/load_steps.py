@@ -40,7 +40,7 @@ PART_ENTRIES: Final = 2_000
 #: How long a load may go without a step before `is_ready` stops waiting for it (its process
 #: died): a step takes milliseconds; this is the longest wait a dead loader causes.
 LEASE_MS: Final = 10_000
-#: How often `is_ready` looks again while a load is under way.
+#: How often `is_ready` looks again while a load or a claimed rebuild is under way.
 POLL_S: Final = 0.01
 STALE: Final = "STALE"
 

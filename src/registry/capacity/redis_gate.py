@@ -336,8 +336,8 @@ class RedisGate:
     async def waitlist_position(
         self, event_key: str, session_id: str, participant_id: str
     ) -> int | None:
-        """Read as a participant's agenda is answered; a load under way is waited for, as in
-        `is_ready` (this read used to queue behind the one script a load was)."""
+        """Read as a participant's agenda is answered; a load or claimed rebuild under way is
+        waited for, as in `is_ready` (this read used to queue behind the one script a load was)."""
         wait = f"{self.base(event_key)}wait:{session_id}"
         ready, rank = await self._once_loaded(
             event_key, lambda pipe: pipe.zrank(wait, participant_id)
@@ -347,8 +347,8 @@ class RedisGate:
         return None if rank is None else int(rank) + 1
 
     async def _once_loaded(self, event_key: str, *reads: Callable[[Any], object]) -> list[Any]:
-        """Whether the event is ready, then what `reads` add to the same pipeline, read when no
-        load of the event is under way (load_steps.py)."""
+        """Whether the event is ready, then what `reads` add to the same pipeline, read once the
+        event is ready or no load or claimed rebuild of it is under way (load_steps.py)."""
         base = self.base(event_key)
         while True:
             async with self._in_flight, self._client.pipeline(transaction=False) as pipe:

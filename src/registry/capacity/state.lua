@@ -13,7 +13,8 @@
 --
 -- Layout (suffixes):
 --   sentinel                 string: the epoch of the last load; gone after a loss of data
---   loading                  string: the token of a load under way (load.lua), for its lease
+--   loading                  string: the token of a load, or of a claimed rebuild, under way
+--                            (load.lua), for its lease
 --   dirty                    string: a release could not be undone exactly; rebuild first
 --   registration             string: open | closed | cancelled
 --   sessions                 set of session ids
