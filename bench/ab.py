@@ -35,11 +35,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.servers import REPO
+from bench.speed import SpeedProbe
 
 # Run by each revision's interpreter in its worktree: bench.growth's one run, its printed lines
 # captured, then one JSON line. Only what growth.one has offered since 063e3a1 is used, so that
@@ -69,6 +70,7 @@ class Run:
     p99: float
     cpu: dict[str, float]
     checks: list[str] = field(default_factory=list)
+    probe_ms: float = 0.0  # the speed probe's mean through the run (bench/speed.py)
 
     @property
     def checked(self) -> bool:
@@ -131,18 +133,25 @@ def one_run(tree: Path, label: str, args: argparse.Namespace) -> Run:
         "dsn": args.dsn,
         "redis_url": args.redis_url,
     }
-    done = subprocess.run(
-        [str(tree / ".venv" / "bin" / "python"), "-c", DRIVER, json.dumps(settings)],
-        cwd=tree,
-        capture_output=True,
-        text=True,
-    )
+    with SpeedProbe() as probe:
+        done = subprocess.run(
+            [str(tree / ".venv" / "bin" / "python"), "-c", DRIVER, json.dumps(settings)],
+            cwd=tree,
+            capture_output=True,
+            text=True,
+        )
     result = [line for line in done.stdout.splitlines() if line.startswith("AB ")]
     if done.returncode or not result:
         sys.exit(f"run of {label} ({tree}) failed:\n{done.stderr[-3000:]}")
     figures = json.loads(result[-1][3:])
     return Run(
-        label, figures["rate"], figures["p50"], figures["p99"], figures["cpu"], figures["checks"]
+        label,
+        figures["rate"],
+        figures["p50"],
+        figures["p99"],
+        figures["cpu"],
+        figures["checks"],
+        probe.mean_ms,
     )
 
 
@@ -151,32 +160,47 @@ def show(run: Run, number: int) -> None:
     print(
         f"{number:3}  {run.tree}  {run.rate:8,.0f}/s  p50 {run.p50:6.1f}  p99 {run.p99:6.1f} ms"
         f"   CPU ms API {cpu['server']:.2f}, PostgreSQL {cpu['postgres']:.2f},"
-        f" Redis {cpu['redis']:.2f}   checks {'passed' if run.checked else 'FAILED'}"
+        f" Redis {cpu['redis']:.2f}   probe {run.probe_ms:.1f} ms"
+        f"   checks {'passed' if run.checked else 'FAILED'}"
     )
     if not run.checked:
         for line in run.checks or ["(no check lines printed)"]:
             print(f"        {line}")
 
 
+#: What `summary` compares, each a figure of one run.
+MEASURES: dict[str, Callable[[Run], float]] = {
+    "sign-ups/s": lambda r: r.rate,
+    "p50": lambda r: r.p50,
+    "p99": lambda r: r.p99,
+    "API CPU ms": lambda r: r.cpu["server"],
+    "PostgreSQL CPU ms": lambda r: r.cpu["postgres"],
+    # Scaled by the speed probe (bench/speed.py): a run on a machine running slower counts as
+    # if on the same machine as its pair. A CPU-bound load's rate goes with 1 / probe, its CPU
+    # per request with the probe. Only part of the drift is caught (bench/README.md, 2026-12-07).
+    "sign-ups/s x probe": lambda r: r.rate * r.probe_ms,
+    "API CPU ms / probe": lambda r: r.cpu["server"] / r.probe_ms if r.probe_ms else 0.0,
+    "PG CPU ms / probe": lambda r: r.cpu["postgres"] / r.probe_ms if r.probe_ms else 0.0,
+}
+
+
+def ratios(rounds: list[tuple[Run, Run]], of: Callable[[Run], float]) -> list[float]:
+    """B / A of each round (rounds whose A measured nothing left out)."""
+    return [of(b) / of(a) for a, b in rounds if of(a)]
+
+
 def summary(rounds: list[tuple[Run, Run]]) -> None:
     """B / A of each round, then their median and range: each ratio is of two runs minutes
     apart, which the machine's drift moves far less than runs further apart."""
     print("\nB / A, round by round (median; lowest - highest):")
-    measures = {
-        "sign-ups/s": lambda r: r.rate,
-        "p50": lambda r: r.p50,
-        "p99": lambda r: r.p99,
-        "API CPU ms": lambda r: r.cpu["server"],
-        "PostgreSQL CPU ms": lambda r: r.cpu["postgres"],
-    }
-    for name, of in measures.items():
-        ratios = [of(b) / of(a) for a, b in rounds if of(a)]
-        if not ratios:
+    for name, of in MEASURES.items():
+        found = ratios(rounds, of)
+        if not found:
             continue
-        listed = ", ".join(f"{r:.2f}" for r in ratios)
+        listed = ", ".join(f"{r:.2f}" for r in found)
         print(
-            f"  {name:18} {listed}   ({statistics.median(ratios):.2f};"
-            f" {min(ratios):.2f} - {max(ratios):.2f})"
+            f"  {name:18} {listed}   ({statistics.median(found):.2f};"
+            f" {min(found):.2f} - {max(found):.2f})"
         )
 
 

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from bench.ab import Run
+import time
+
+import pytest
+
+from bench.ab import MEASURES, Run, ratios
+from bench.speed import SpeedProbe
 
 CLEAN = [
     "registry: sessions over capacity (log): 0; 7,917 seats held, 16,000 seat/waitlist facts"
@@ -43,3 +48,34 @@ def test_the_check_line_of_the_crowd_with_changes_passes_when_clean() -> None:
     )
     assert run([CLEAN[0], line]).checked
     assert not run([CLEAN[0], line.replace("18,085 of", "18,084 of")]).checked
+
+
+def probed(rate: float, server_ms: float, probe_ms: float) -> Run:
+    cpu = {"server": server_ms, "postgres": 1.0, "redis": 1.0}
+    return Run("A", rate, 1.0, 1.0, cpu, CLEAN, probe_ms)
+
+
+def test_figures_scaled_by_the_probe_cancel_a_machine_running_slower() -> None:
+    # B ran while the probe took 1.5 x as long: 1.5 x fewer sign-ups/s, 1.5 x the CPU each.
+    rounds = [(probed(2_100.0, 0.40, 20.0), probed(1_400.0, 0.60, 30.0))]
+    assert ratios(rounds, MEASURES["sign-ups/s"]) == [pytest.approx(2 / 3)]
+    assert ratios(rounds, MEASURES["sign-ups/s x probe"]) == [pytest.approx(1.0)]
+    assert ratios(rounds, MEASURES["API CPU ms / probe"]) == [pytest.approx(1.0)]
+
+
+def test_a_run_without_probe_samples_is_left_out_of_the_scaled_ratios() -> None:
+    rounds = [(probed(2_000.0, 0.4, 0.0), probed(2_000.0, 0.4, 20.0))]
+    assert ratios(rounds, MEASURES["sign-ups/s x probe"]) == []
+    assert ratios(rounds, MEASURES["sign-ups/s"]) == [1.0]
+
+
+def test_the_speed_probe_samples_only_while_its_block_runs() -> None:
+    with SpeedProbe(interval_s=0.01) as probe:
+        deadline = time.monotonic() + 30  # the work's lists are built first, in the thread
+        while len(probe.samples_ms) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    taken = len(probe.samples_ms)
+    assert taken >= 2 and all(ms > 0 for ms in probe.samples_ms)
+    assert probe.mean_ms > 0 and probe.median_ms > 0
+    time.sleep(0.1)
+    assert len(probe.samples_ms) == taken  # stopped with the block
