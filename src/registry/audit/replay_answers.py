@@ -24,10 +24,24 @@ K = TypeVar("K", str, int)
 #: they answer (the name None once erased; no row: None, False).
 Details = Mapping[str, tuple[str | None, bool]]
 Listed = tuple[dict[str, Any], str | None]
+#: Participant -> the seats they hold, earliest first (`held_by`).
+HeldBy = Mapping[str, Sequence[SessionSeats]]
 
 
 def _utc(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).isoformat()
+
+
+def held_by(state: Replayed) -> HeldBy:
+    """Each holder's seats, earliest first (as `Seating.seats_of` gives them), in one pass over
+    the sessions. Asking the seating for each one's seats looks at every session once per
+    participant: `registry verify` of a 10,000-session event with 4,000 people spent a quarter of
+    its time there (bench/README.md, 2026-12-07)."""
+    held: dict[str, list[SessionSeats]] = {}
+    for seats in sorted(state.seating.sessions.values(), key=lambda s: (s.starts_at, s.session_id)):
+        for who in seats.seated:
+            held.setdefault(who, []).append(seats)
+    return held
 
 
 def programme_of(state: Replayed) -> Programme:
@@ -144,14 +158,21 @@ def attendees(
 
 
 def waitlist(
-    state: Replayed, position: int, session_id: str, page: Page, details: Details
+    state: Replayed,
+    position: int,
+    session_id: str,
+    page: Page,
+    details: Details,
+    held: HeldBy | None = None,
 ) -> Listed:
+    """`held`: `held_by(state)`, for a caller that reads every waitlist of the state (without
+    it each person waiting is looked for in every session)."""
     _session(state, session_id)
     seating = state.seating
     seats = seating.sessions[session_id]
     rows = []
     for place, who in enumerate(seats.queue(), start=1):
-        fallbacks = seating.fallbacks(who, session_id)
+        fallbacks = seating.fallbacks(who, session_id, None if held is None else held.get(who, ()))
         item = {
             "participant_id": who,
             **_who(details, who),
@@ -165,15 +186,10 @@ def waitlist(
 
 def conflicts(state: Replayed, position: int, page: Page, details: Details) -> Listed:
     programme_of(state)
-    # Each holder's seats in one pass over the sessions, earliest first (asking the seating
-    # for each holder's seats would look at every session once per participant).
-    held_by: dict[str, list[SessionSeats]] = {}
-    for seats in sorted(state.seating.sessions.values(), key=lambda s: (s.starts_at, s.session_id)):
-        for who in seats.seated:
-            held_by.setdefault(who, []).append(seats)
+    holders = held_by(state)
     rows = []
-    for who in sorted(held_by):
-        held = held_by[who]
+    for who in sorted(holders):
+        held = holders[who]
         clashing = {x.session_id for x in held for y in held if x is not y and x.overlaps(y)}
         if clashing:
             ordered = [x.session_id for x in held if x.session_id in clashing]
@@ -187,6 +203,7 @@ def everything(state: Replayed, details: Details, page_size: int) -> dict[str, A
     Lists longer than `page_size` are cut there, as one page of the live reads is."""
     first = Page(page_size)
     sessions = [s.session_id for s in _chronological(state)]
+    held = held_by(state)
 
     def items(listed: Callable[..., Listed], *args: Any) -> list[dict[str, Any]]:
         answer, _ = listed(state, state.position, *args)
@@ -197,6 +214,6 @@ def everything(state: Replayed, details: Details, page_size: int) -> dict[str, A
         "occupancy": occupancy(state, state.position)["sessions"],
         "rooms": items(rooms, first),
         "attendees": {sid: items(attendees, sid, first, details) for sid in sessions},
-        "waitlists": {sid: items(waitlist, sid, first, details) for sid in sessions},
+        "waitlists": {sid: items(waitlist, sid, first, details, held) for sid in sessions},
         "conflicts": items(conflicts, first, details),
     }

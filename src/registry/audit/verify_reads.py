@@ -6,10 +6,16 @@ checked too; names come from participant_details on both sides.
 The state the walk ended with stands for every position from its event's last fact to the
 walk's end; a page at another position (a projection behind, or ahead because the projector
 kept running) is replayed from the log without snapshots.
+
+Sessions are checked a few at a time (`SESSIONS_AT_ONCE`): each page is a few round trips
+(its transaction, the page, the names), and one at a time a 10,000-session event spent most of
+its check waiting for them (bench/README.md, 2026-12-07). Findings are kept per session and
+reported in session order, as one at a time would find them.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -25,6 +31,8 @@ from registry.audit.replay_fold import Replayed
 READ_MODEL: Final = "read-model"
 #: Findings per event at most: one wrong row makes every page after it differ.
 MOST_PER_EVENT: Final = 5
+#: Sessions whose pages are read at once (each holds a pool connection while it reads).
+SESSIONS_AT_ONCE: Final = 8
 
 LivePage = Callable[[rm.Page], Awaitable[tuple[dict[str, Any], str | None]]]
 ReplayPage = Callable[[Replayed, int, rm.Page], answers.Listed]
@@ -39,15 +47,24 @@ class ReadCheck:
     head: int
     page_size: int = rm.MAX_LIMIT
     findings: list[Finding] = field(default_factory=list)
-    _states: dict[int, Replayed] = field(default_factory=dict)
+    #: Replays to positions the walk did not end at, each asked for once (sessions at once).
+    _states: dict[int, asyncio.Task[Replayed]] = field(default_factory=dict)
+    #: Per state checked (by id; the state kept beside it): who holds which seats.
+    _held: dict[int, tuple[Replayed, answers.HeldBy]] = field(default_factory=dict)
 
     async def state_at(self, position: int) -> Replayed:
         if self.walked.position <= position <= self.head:
             return self.walked
         if position not in self._states:
             org, event_id = self.walked.organisation, self.walked.event_id
-            self._states[position] = await self.replay.state(org, event_id, position)
-        return self._states[position]
+            replayed = self.replay.state(org, event_id, position)
+            self._states[position] = asyncio.ensure_future(replayed)
+        return await self._states[position]
+
+    def held_by(self, state: Replayed) -> answers.HeldBy:
+        if id(state) not in self._held:
+            self._held[id(state)] = (state, answers.held_by(state))
+        return self._held[id(state)][1]
 
     async def run(self, progress: Callable[[int], None] = lambda done: None) -> list[Finding]:
         """Every read of the event; `progress` gets the sessions checked so far."""
@@ -58,38 +75,62 @@ class ReadCheck:
             replayed = {"position": live["position"], "sessions": []}
         else:
             replayed = answers.occupancy(state, live["position"])
-        await self._compare("occupancy", live, replayed)
+        self._compare(self.findings, "occupancy", live, replayed)
         await self._pages(
             "rooms",
             lambda page: rm.rooms(pool, org, event_id, page),
             lambda s, p, page: answers.rooms(s, p, page),
+            self.findings,
         )
         await self._pages(
             "conflicts",
             lambda page: rm.conflicts(pool, org, event_id, page),
             lambda s, p, page: answers.conflicts(s, p, page, {}),
+            self.findings,
         )
-        for done, session in enumerate(live["sessions"], start=1):
-            await self._session(session["session_id"])
+        sessions = [session["session_id"] for session in live["sessions"]]
+        found: list[list[Finding]] = [[] for _ in sessions]
+        turn = asyncio.Semaphore(SESSIONS_AT_ONCE)
+        noted = len(self.findings)
+        done = 0
+
+        async def check(index: int, sid: str) -> None:
+            nonlocal noted, done
+            # Sessions take their turns in order, so one passed over here comes after every
+            # session whose findings are kept: the same first findings as one at a time.
+            async with turn:
+                if noted < MOST_PER_EVENT:
+                    await self._session(sid, found[index])
+                    noted += len(found[index])
+            done += 1
             progress(done)
+
+        await asyncio.gather(*(check(i, sid) for i, sid in enumerate(sessions)))
+        self.findings += [finding for of_one in found for finding in of_one]
+        del self.findings[MOST_PER_EVENT:]
         return self.findings
 
-    async def _session(self, sid: str) -> None:
+    async def _session(self, sid: str, found: list[Finding]) -> None:
         pool, org, event_id = self.pool, self.walked.organisation, self.walked.event_id
         await self._pages(
             f"attendees of {sid}",
             lambda page: rm.attendees(pool, org, event_id, sid, page),
             lambda s, p, page: answers.attendees(s, p, sid, page, {}),
+            found,
         )
         await self._pages(
             f"waitlist of {sid}",
             lambda page: rm.waitlist(pool, org, event_id, sid, page),
-            lambda s, p, page: answers.waitlist(s, p, sid, page, {}),
+            lambda s, p, page: answers.waitlist(s, p, sid, page, {}, self.held_by(s)),
+            found,
         )
 
-    async def _pages(self, read: str, live: LivePage, replayed: ReplayPage) -> None:
+    async def _pages(
+        self, read: str, live: LivePage, replayed: ReplayPage, found: list[Finding]
+    ) -> None:
+        """Page by page until the first difference, noted in `found`."""
         page = rm.Page(self.page_size)
-        while len(self.findings) < MOST_PER_EVENT:
+        while True:
             answer, more = await live(page)
             state = await self.state_at(answer["position"])
             try:
@@ -99,27 +140,28 @@ class ReadCheck:
                     listed = replayed(state, answer["position"], page)
                     expected = await named(self.pool, state, listed)
             except rm.UnknownSession as error:
-                self._found(answer["position"], read, f"the replay has none: {error}")
+                self._found(found, answer["position"], read, f"the replay has none: {error}")
                 return
-            same = await self._compare(read, answer, expected[0])
+            same = self._compare(found, read, answer, expected[0])
             if not same or more is None:
                 return
             if more != expected[1]:
-                self._found(
-                    answer["position"], read, f"next page after {more!r}, replay's {expected[1]!r}"
-                )
+                what = f"next page after {more!r}, replay's {expected[1]!r}"
+                self._found(found, answer["position"], read, what)
                 return
             page = rm.Page(self.page_size, more)
 
-    async def _compare(self, read: str, live: dict[str, Any], replayed: dict[str, Any]) -> bool:
+    def _compare(
+        self, found: list[Finding], read: str, live: dict[str, Any], replayed: dict[str, Any]
+    ) -> bool:
         if live == replayed:
             return True
-        self._found(live["position"], read, _difference(live, replayed))
+        self._found(found, live["position"], read, _difference(live, replayed))
         return False
 
-    def _found(self, position: int, read: str, what: str) -> None:
+    def _found(self, found: list[Finding], position: int, read: str, what: str) -> None:
         where = f"{self.walked.organisation}/{self.walked.event_id}"
-        self.findings.append(Finding(position, READ_MODEL, f"{where} {read}: {what}"))
+        found.append(Finding(position, READ_MODEL, f"{where} {read}: {what}"))
 
 
 def _difference(live: object, replayed: object, path: str = "") -> str:

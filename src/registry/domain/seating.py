@@ -155,14 +155,17 @@ class Seating:
         waits = [s for s in self.sessions.values() if participant_id in s.waiting]
         return sorted(waits, key=_chronological)
 
-    def fallbacks(self, participant_id: str, session_id: str) -> list[str]:
-        """The seats a promotion into `session_id` would release, earliest first."""
+    def fallbacks(
+        self, participant_id: str, session_id: str, held: Sequence[SessionSeats] | None = None
+    ) -> list[str]:
+        """The seats a promotion into `session_id` would release, earliest first (`held`: the
+        participant's seats as `seats_of` gives them, where the caller has them already)."""
         target = self.sessions[session_id]
         entry = target.waiting.get(participant_id)
         named = entry.replaces if entry else None
         return [
             s.session_id
-            for s in self.seats_of(participant_id)
+            for s in (self.seats_of(participant_id) if held is None else held)
             if s.session_id != session_id and (s.overlaps(target) or s.session_id == named)
         ]
 
