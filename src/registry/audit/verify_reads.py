@@ -90,22 +90,25 @@ class ReadCheck:
         )
         sessions = [session["session_id"] for session in live["sessions"]]
         found: list[list[Finding]] = [[] for _ in sessions]
-        turn = asyncio.Semaphore(SESSIONS_AT_ONCE)
+        turns = iter(enumerate(sessions))
         noted = len(self.findings)
         done = 0
 
-        async def check(index: int, sid: str) -> None:
+        async def reader() -> None:
             nonlocal noted, done
-            # Sessions take their turns in order, so one passed over here comes after every
-            # session whose findings are kept: the same first findings as one at a time.
-            async with turn:
+            # The readers take the sessions in order from one iterator, so a session passed
+            # over (enough found) comes after every session whose findings are kept: the same
+            # first findings as one at a time.
+            for index, sid in turns:
                 if noted < MOST_PER_EVENT:
                     await self._session(sid, found[index])
                     noted += len(found[index])
-            done += 1
-            progress(done)
+                done += 1
+                progress(done)
 
-        await asyncio.gather(*(check(i, sid) for i, sid in enumerate(sessions)))
+        async with asyncio.TaskGroup() as readers:  # one failing stops the others
+            for _ in range(min(SESSIONS_AT_ONCE, len(sessions))):
+                readers.create_task(reader())
         self.findings += [finding for of_one in found for finding in of_one]
         del self.findings[MOST_PER_EVENT:]
         return self.findings
