@@ -21,8 +21,9 @@ import random
 import statistics
 import threading
 import time
-from types import TracebackType
 from typing import Final
+
+from bench.background import Background
 
 #: The probe's work: reads at random places of a list and a dict larger than the caches, ~10 -
 #: 25 ms of CPU on these machines. Memory, not arithmetic: a loop that stays in the first-level
@@ -49,28 +50,13 @@ class Work:
         return total
 
 
-class SpeedProbe:
-    """`with SpeedProbe() as probe: ...`, then `probe.median_ms`: the median CPU time of one
-    piece of work while the block ran (0.0 if no sample was taken)."""
+class SpeedProbe(Background):
+    """`with SpeedProbe() as probe: ...`, then `probe.mean_ms` (or `median_ms`): the CPU time of
+    one piece of work while the block ran (0.0 if no sample was taken)."""
 
     def __init__(self, interval_s: float = 0.5) -> None:
         self.interval_s = interval_s
         self.samples_ms: list[float] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="speed-probe", daemon=True)
-
-    def __enter__(self) -> SpeedProbe:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self._stop.set()
-        self._thread.join()
 
     @property
     def median_ms(self) -> float:
@@ -80,9 +66,9 @@ class SpeedProbe:
     def mean_ms(self) -> float:
         return statistics.fmean(self.samples_ms) if self.samples_ms else 0.0
 
-    def _run(self) -> None:
+    def work(self, stop: threading.Event) -> None:
         work = Work()
-        while not self._stop.wait(self.interval_s):
+        while not stop.wait(self.interval_s):
             started = time.thread_time()
             work()
             self.samples_ms.append((time.thread_time() - started) * 1000)
