@@ -11,8 +11,8 @@ import asyncpg
 import pytest
 
 from registry.audit.findings import Finding
-from registry.audit.verify import READ_MODEL, Phases, verify
-from registry.audit.verify_reads import MOST_PER_EVENT, SESSIONS_AT_ONCE
+from registry.audit.verify import Phases, verify
+from registry.audit.verify_reads import MOST_PER_EVENT, READ_MODEL, SESSIONS_AT_ONCE
 from registry.capacity.memory import MemoryGate
 from registry.domain import commands as cmd
 from registry.domain import programme as rules
