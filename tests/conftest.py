@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -20,6 +21,9 @@ from tests.support.servers import (
     drop_database,
     unique_name,
 )
+
+#: How long a test's pool may take to close once every connection should be back.
+POOL_CLOSE_S = 10
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -84,7 +88,12 @@ async def fresh_pool(fresh_database_url: str) -> AsyncIterator[asyncpg.Pool]:
     try:
         yield pool
     finally:
-        await pool.close()
+        # close() waits for every connection to come back: a task the test left running
+        # (a projector's LISTEN) would hang the run here. Cancelled, close() terminates the pool.
+        try:
+            await asyncio.wait_for(pool.close(), POOL_CLOSE_S)
+        except TimeoutError:
+            pytest.fail(f"a connection of the test's pool was not released in {POOL_CLOSE_S} s")
 
 
 @pytest.fixture(scope="session")

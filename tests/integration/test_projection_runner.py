@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import uuid
 from collections.abc import AsyncIterator, Sequence
 
 import asyncpg
@@ -17,15 +16,13 @@ from projections.rebuild import rebuild
 from projections.runner import Projector, apply_batch, apply_next, apply_round
 from registry.capacity.memory import MemoryGate
 from registry.dbtypes import Connection
-from registry.domain import commands as cmd
-from registry.domain.errors import DomainError
 from registry.domain.events import ALL_EVENTS, ParticipantRegistered
 from registry.eventstore import NO_STREAM, EventCodec, RecordedEvent, StreamAppend
 from registry.eventstore.postgres import PostgresEventStore
-from registry.handlers import registration
-from registry.handlers.context import CommandContext
 from registry.handlers.gate_sync import GateKeeper
-from tests.support.programme import ORG, PEOPLE, SESSIONS, set_up
+from tests.support.invariants import gate_agrees_with_log
+from tests.support.load import sign_ups_and_cancellations
+from tests.support.programme import ORG, set_up
 from tests.support.read_models import (
     answered,
     catch_up,
@@ -156,6 +153,28 @@ async def test_one_process_leads_each_projection_once(
                 await run
 
 
+async def load_while_rebuilt(
+    keeper: GateKeeper, event_id: str, pool: asyncpg.Pool, store: PostgresEventStore
+) -> int:
+    """Every projection rebuilt and swapped in while four clients sign up and cancel; how many
+    of their commands were carried out."""
+    stop, written, rng = asyncio.Event(), [0], random.Random(3)
+    load = [
+        asyncio.create_task(sign_ups_and_cancellations(keeper, event_id, stop, rng, written))
+        for _ in range(4)
+    ]
+    try:
+        await asyncio.sleep(0.3)
+        for projection in PROJECTIONS:  # each swapped in mid-load
+            generation, _ = await rebuild(pool, store, projection, batch_size=25)
+            assert generation == 2
+        await asyncio.sleep(0.3)
+    finally:
+        stop.set()
+        await asyncio.gather(*load)
+    return written[0]
+
+
 @pytest.mark.slow
 async def test_a_rebuild_swapped_in_while_sign_ups_continue_loses_nothing(
     fresh_pool: asyncpg.Pool, fresh_database_url: str, store: PostgresEventStore
@@ -170,45 +189,21 @@ async def test_a_rebuild_swapped_in_while_sign_ups_continue_loses_nothing(
 
     projector = Projector(fresh_pool, store, PROJECTIONS, connect, batch_size=20, lead_retry_s=0.1)
     running = asyncio.create_task(projector.run())
-    stop = asyncio.Event()
-    rng = random.Random(3)
-
-    async def sign_ups() -> int:
-        done = 0
-        while not stop.is_set():
-            who, sid = rng.choice(PEOPLE), rng.choice(sorted(SESSIONS))
-            ctx = CommandContext(organisation=ORG, actor="load", command_id=str(uuid.uuid4()))
-            with contextlib.suppress(DomainError):
-                if rng.random() < 0.6:
-                    await registration.sign_up(
-                        keeper, ctx, event_id, who, cmd.SignUp(session_id=sid)
-                    )
-                else:
-                    await registration.cancel_sign_up(keeper, ctx, event_id, who, sid)
-                done += 1
-        return done
-
-    load = [asyncio.create_task(sign_ups()) for _ in range(4)]
     try:
-        await asyncio.sleep(0.3)
-        for projection in PROJECTIONS:  # each swapped in mid-load
-            generation, _ = await rebuild(fresh_pool, store, projection, batch_size=25)
-            assert generation == 2
-        await asyncio.sleep(0.3)
-    finally:
-        stop.set()
-        written = sum(await asyncio.gather(*load))
+        written = await load_while_rebuilt(keeper, event_id, fresh_pool, store)
+        head = await store.head()
+        for _ in range(200):  # the live runner catches up in the new generation
+            async with fresh_pool.acquire() as conn:
+                reached = await checkpoints.positions(conn, [p.name for p in PROJECTIONS])
+            if min(reached.values()) >= head:
+                break
+            await asyncio.sleep(0.05)
+    finally:  # even when an assertion fails: its LISTEN holds one of the pool's connections
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
     assert written > 20
-    head = await store.head()
-    for _ in range(200):  # the live runner catches up in the new generation
-        async with fresh_pool.acquire() as conn:
-            reached = await checkpoints.positions(conn, [p.name for p in PROJECTIONS])
-        if min(reached.values()) >= head:
-            break
-        await asyncio.sleep(0.05)
-    running.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await running
+    await gate_agrees_with_log(fresh_pool, keeper.gate, ORG, event_id)  # no hold left busy
     live = await answered(fresh_pool, ORG, event_id)
     details = await kept_details(fresh_pool, ORG, event_id)
     assert live == expected(fold(await whole_log(store), ORG, event_id, details))

@@ -27,18 +27,15 @@ from projections import PROJECTIONS, checkpoints
 from projections.rebuild import rebuild
 from registry.capacity.memory import MemoryGate
 from registry.capacity.redis_gate import RedisGate
-from registry.domain import commands as cmd
-from registry.domain.errors import DomainError
 from registry.domain.events import ALL_EVENTS
 from registry.eventstore import EventCodec
 from registry.eventstore.postgres import PostgresEventStore
-from registry.handlers import registration
-from registry.handlers.context import CommandContext
 from registry.handlers.gate_sync import GateKeeper
 from tests.support.api import Api
 from tests.support.api_processes import api_processes
 from tests.support.invariants import acknowledged_once, gate_agrees_with_log, log_keeps_every_rule
-from tests.support.programme import ORG, PEOPLE, SESSIONS, set_up
+from tests.support.load import sign_ups_and_cancellations
+from tests.support.programme import ORG, set_up
 from tests.support.read_models import answered, expected, fold, kept_details, whole_log
 
 EVENT = "busy-day"
@@ -84,19 +81,10 @@ async def keeper(fresh_pool: asyncpg.Pool) -> GateKeeper:
 async def sign_up_load(keeper: GateKeeper) -> AsyncIterator[list[int]]:
     """Sign-ups and cancellations from four clients until the block ends; yields a counter."""
     stop, done, rng = asyncio.Event(), [0], random.Random(5)
-
-    async def client() -> None:
-        while not stop.is_set():
-            who, sid = rng.choice(PEOPLE), rng.choice(sorted(SESSIONS))
-            ctx = CommandContext(organisation=ORG, actor="load", command_id=str(uuid.uuid4()))
-            with contextlib.suppress(DomainError):
-                if rng.random() < 0.6:
-                    await registration.sign_up(keeper, ctx, EVENT, who, cmd.SignUp(session_id=sid))
-                else:
-                    await registration.cancel_sign_up(keeper, ctx, EVENT, who, sid)
-                done[0] += 1
-
-    clients = [asyncio.create_task(client()) for _ in range(4)]
+    clients = [
+        asyncio.create_task(sign_ups_and_cancellations(keeper, EVENT, stop, rng, done))
+        for _ in range(4)
+    ]
     try:
         yield done
     finally:
@@ -164,6 +152,7 @@ async def test_a_projector_killed_mid_work_resumes_from_its_checkpoint(
         await until(resumed, 30, "the second projector resuming")
         await asyncio.sleep(0.3)
     assert done[0] > 60
+    await gate_agrees_with_log(fresh_pool, keeper.gate, ORG, EVENT)  # no hold left busy
     await check_read_models(fresh_pool, keeper)
 
 
@@ -199,6 +188,7 @@ async def test_two_projectors_one_leader_each_and_the_stand_by_takes_over(
         await asyncio.sleep(0.3)
     assert took < 10, f"take-over took {took:.1f} s"
     assert done[0] > 30
+    await gate_agrees_with_log(fresh_pool, keeper.gate, ORG, EVENT)  # no hold left busy
     await check_read_models(fresh_pool, keeper)
 
 
