@@ -45,7 +45,7 @@ from registry.audit.import_log import import_log
 from registry.audit.log_file import open_for_reading, open_for_writing
 from registry.domain.events import ALL_EVENTS
 from registry.eventstore import EventCodec
-from registry.eventstore.postgres import FENCE
+from registry.eventstore.pg_queries import FENCE
 
 #: Sign-ups/s x facts per sign-up, the most the API took on this machine (bench/README.md).
 SIGNUP_EVENTS_PER_S: Final = 500 * 2

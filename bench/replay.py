@@ -64,7 +64,8 @@ from registry.domain.events import (
     ALL_EVENTS,
 )
 from registry.eventstore import EventCodec
-from registry.eventstore.postgres import FENCE, READ_ALL, PostgresEventStore
+from registry.eventstore.pg_queries import FENCE, READ_ALL
+from registry.eventstore.postgres import PostgresEventStore
 
 AIM: Final = 150_000  # events/s, the aim for a rebuild
 

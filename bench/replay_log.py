@@ -35,7 +35,7 @@ from registry.domain.events import (
 )
 from registry.domain.streams import email_stream, event_stream, participant_stream
 from registry.eventstore import EventCodec, Metadata
-from registry.eventstore.postgres import HEAD
+from registry.eventstore.pg_queries import HEAD
 
 ORG: Final = "bench"
 COLUMNS: Final = (

@@ -37,7 +37,7 @@ from bench.signup_checks import create_naive_sessions
 from bench.signup_plans import Plan, create_programme
 from bench.support import scratch_database
 from registry.auth.keys import create_key
-from registry.eventstore.postgres import HEAD
+from registry.eventstore.pg_queries import HEAD
 
 DESIGNS: Final = ("registry", "naive row lock", "framework floor")
 

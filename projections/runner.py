@@ -35,7 +35,7 @@ from projections.base import Projection
 from registry.dbtypes import Connection
 from registry.eventstore import EventStore, clean_release
 from registry.eventstore.listener import NotificationListener
-from registry.eventstore.postgres import CHANNEL
+from registry.eventstore.pg_queries import CHANNEL
 
 log = structlog.get_logger(__name__)
 

@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 
 from registry import dbroles
-from registry.eventstore.postgres import READ_STREAM, STREAM_IDS
+from registry.eventstore.pg_queries import READ_STREAM, STREAM_IDS
 
 RUNS_BEFORE_GENERIC = 6  # PostgreSQL plans the first five runs for their parameters
 

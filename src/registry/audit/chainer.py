@@ -38,7 +38,7 @@ import structlog
 
 from registry.audit.chain import GENESIS, LoggedEvent, chain
 from registry.dbtypes import Connection
-from registry.eventstore.postgres import CHANNEL, FENCE, HELD_BACK
+from registry.eventstore.pg_queries import CHANNEL, FENCE, HELD_BACK
 
 log = structlog.get_logger(__name__)
 

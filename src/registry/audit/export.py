@@ -18,7 +18,7 @@ import msgspec
 from registry.audit import log_file
 from registry.audit.chain import CHAIN_FORMAT, recorded_at_text
 from registry.dbtypes import Connection
-from registry.eventstore.postgres import FENCE
+from registry.eventstore.pg_queries import FENCE
 
 BATCH: Final = 5000
 

@@ -21,7 +21,7 @@ import msgspec
 from registry.audit.chain import GENESIS, recorded_at_text
 from registry.dbtypes import Connection
 from registry.eventstore.archived import refuse_archived_between
-from registry.eventstore.postgres import FENCE
+from registry.eventstore.pg_queries import FENCE
 
 HEAD_BELOW: Final = "SELECT coalesce(max(position), 0) FROM events WHERE transaction_id < $1::xid8"
 _ITEM: Final = """

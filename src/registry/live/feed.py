@@ -25,7 +25,7 @@ import asyncpg
 from projections import checkpoints
 from registry.eventstore import EventStore
 from registry.eventstore.listener import NotificationListener
-from registry.eventstore.postgres import CHANNEL
+from registry.eventstore.pg_queries import CHANNEL
 
 #: The read models a live stream and the page's reads depend on: occupancy rows (catalog,
 #: occupancy), attendees and conflicts (seats), waitlists (waitlists).
