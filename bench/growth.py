@@ -2,6 +2,7 @@
 
     uv run python -m bench.growth [--pairs sessions,log] [--participants 20000]
         [--sessions 10,10000] [--history 1000000] [--connections 64] [--time-limit 120]
+        [--rounds 1]
 
 Two pairs of runs of registry alone (`registry serve --workers 2`, bench/rig.py), each run on a
 scratch database and Redis prefix of its own, each the broad crowd of bench/signup_http.py
@@ -22,6 +23,11 @@ with the projections' lag, the RSS of each server process, and (with --reads R) 
 at R/s alongside; then checks the invariants. Printed at the end, per pair: both figures
 (sign-ups/s, p50, p99) and large / small (the issue's aim: within 20 %, i.e. 0.8 - 1.2 for the
 rate). Nothing asserts a figure. Load is 127.0.0.1 only, each load bounded by --time-limit.
+
+With --rounds N each pair is run N times, the small run first in the first round, the large
+first in the second, and so on: on a machine that drifts (bench/README.md, the fifth machine's
+sessions pairs went 0.77, 0.68, 1.02, 1.15 with the small run always first) one order alone
+favours one side. Each round is printed, then each ratio's median and range over the rounds.
 """
 
 from __future__ import annotations
@@ -31,8 +37,10 @@ import asyncio
 import gc
 import random
 import shutil
+import statistics
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bench import rig
@@ -100,8 +108,7 @@ async def one(args: argparse.Namespace, label: str, sessions: int, facts: int) -
 
 def compare(name: str, small: Outcome, large: Outcome) -> None:
     a, b = small.measured.load, large.measured.load
-    rate = b.rate / a.rate if a.rate else float("nan")
-    p99 = b.p99_ms / a.p99_ms if a.p99_ms else float("nan")
+    rate, p99 = ratios(small, large)
     print(f"\n{name}: {small.label}  vs  {large.label}")
     print(f"  sign-ups/s {a.rate:8,.0f}  vs {b.rate:8,.0f}   ratio {rate:.2f}")
     print(f"  p50 ms     {a.p50_ms:8.1f}  vs {b.p50_ms:8.1f}   ratio {b.p50_ms / a.p50_ms:.2f}")
@@ -112,22 +119,69 @@ def compare(name: str, small: Outcome, large: Outcome) -> None:
         print(f"  {outcome.label}: {outcome.measured.rss.summary()}")
 
 
+def ratios(small: Outcome, large: Outcome) -> tuple[float, float]:
+    """Large / small: sign-ups/s and p99."""
+    a, b = small.measured.load, large.measured.load
+    rate = b.rate / a.rate if a.rate else float("nan")
+    p99 = b.p99_ms / a.p99_ms if a.p99_ms else float("nan")
+    return rate, p99
+
+
+def spread(values: list[float]) -> str:
+    """Each value, then their median and range."""
+    listed = ", ".join(f"{v:.2f}" for v in values)
+    return f"{listed}   ({statistics.median(values):.2f}; {min(values):.2f} - {max(values):.2f})"
+
+
+def small_first(round_number: int) -> bool:
+    """Rounds 0, 2, ... run the small side first; 1, 3, ... the large."""
+    return round_number % 2 == 0
+
+
+async def pair(
+    round_number: int,
+    small: Callable[[], Awaitable[Outcome]],
+    large: Callable[[], Awaitable[Outcome]],
+) -> tuple[Outcome, Outcome]:
+    """Both runs of a pair in this round's order; (small, large) either way."""
+    if small_first(round_number):
+        first = await small()
+        return first, await large()
+    second = await large()
+    return await small(), second
+
+
 async def main_async(args: argparse.Namespace) -> None:
     few, many = args.sessions
-    pairs = []
-    if "sessions" in args.pairs:
-        small = await one(args, f"{few:,} sessions, empty log", few, 0)
-        large = await one(args, f"{many:,} sessions, empty log", many, 0)
-        pairs.append(("sessions", small, large))
-    if "log" in args.pairs:
-        small = await one(args, "40 sessions, empty log", 40, 0)
-        large = await one(
-            args, f"40 sessions, {args.history:,} seat facts before", 40, args.history
-        )
-        pairs.append(("log", small, large))
+    runs: dict[str, list[tuple[Outcome, Outcome]]] = {"sessions": [], "log": []}
+    for n in range(args.rounds):
+        if "sessions" in args.pairs:
+            runs["sessions"].append(
+                await pair(
+                    n,
+                    lambda: one(args, f"{few:,} sessions, empty log", few, 0),
+                    lambda: one(args, f"{many:,} sessions, empty log", many, 0),
+                )
+            )
+        if "log" in args.pairs:
+            runs["log"].append(
+                await pair(
+                    n,
+                    lambda: one(args, "40 sessions, empty log", 40, 0),
+                    lambda: one(
+                        args, f"40 sessions, {args.history:,} seat facts before", 40, args.history
+                    ),
+                )
+            )
     print("\n== growth (the machine's other load moves every figure: compare within a pair)")
-    for name, small, large in pairs:
-        compare(name, small, large)
+    for name, rounds in runs.items():
+        for number, (small, large) in enumerate(rounds, 1):
+            compare(f"{name}, round {number}" if len(rounds) > 1 else name, small, large)
+        if len(rounds) > 1:
+            found = [ratios(small, large) for small, large in rounds]
+            print(f"\n{name}, large / small by round (median; lowest - highest):")
+            print(f"  sign-ups/s  {spread([rate for rate, _ in found])}")
+            print(f"  p99         {spread([p99 for _, p99 in found])}")
 
 
 def main() -> None:
@@ -156,11 +210,14 @@ def main() -> None:
     )
     parser.add_argument("--dsn", help="PostgreSQL server URL (a scratch database is made on it)")
     parser.add_argument("--redis-url", help="Redis URL (keys under a prefix of this run's)")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="pairs of runs, small first, then large first ..."
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (Debian package wrk)")
-    if len(args.sessions) != 2 or args.pairs - {"sessions", "log"}:
-        sys.exit("--sessions takes two numbers; --pairs sessions, log or both")
+    if len(args.sessions) != 2 or args.pairs - {"sessions", "log"} or args.rounds < 1:
+        sys.exit("--sessions takes two numbers; --pairs sessions, log or both; --rounds >= 1")
     rig.line_buffered()
     asyncio.run(main_async(args))
 
