@@ -145,10 +145,10 @@ async def pair(
 ) -> tuple[Outcome, Outcome]:
     """Both runs of a pair in this round's order; (small, large) either way."""
     if small_first(round_number):
-        first = await small()
-        return first, await large()
-    second = await large()
-    return await small(), second
+        small_run = await small()
+        return small_run, await large()
+    large_run = await large()
+    return await small(), large_run
 
 
 async def main_async(args: argparse.Namespace) -> None:
