@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from projections.reads import Page, UnknownEvent, UnknownSession
 from registry.audit.replay_fold import Replayed
 from registry.domain.programme import Programme, Session
-from registry.domain.seating import SessionSeats
+from registry.domain.seating import Seating, SessionSeats, chronological
 
 K = TypeVar("K", str, int)
 #: Participant -> (name, erased), from participant_details as the live reads take them when
@@ -32,13 +32,13 @@ def _utc(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).isoformat()
 
 
-def held_by(state: Replayed) -> HeldBy:
+def held_by(seating: Seating) -> HeldBy:
     """Each holder's seats, earliest first (as `Seating.seats_of` gives them), in one pass over
     the sessions. Asking the seating for each one's seats looks at every session once per
     participant: `registry verify` of a 10,000-session event with 4,000 people spent a quarter of
     its time there (bench/README.md, 2026-12-07)."""
     held: dict[str, list[SessionSeats]] = {}
-    for seats in sorted(state.seating.sessions.values(), key=lambda s: (s.starts_at, s.session_id)):
+    for seats in sorted(seating.sessions.values(), key=chronological):
         for who in seats.seated:
             held.setdefault(who, []).append(seats)
     return held
@@ -165,8 +165,8 @@ def waitlist(
     details: Details,
     held: HeldBy | None = None,
 ) -> Listed:
-    """`held`: `held_by(state)`, for a caller that reads every waitlist of the state (without
-    it each person waiting is looked for in every session)."""
+    """`held`: `held_by(state.seating)`, for a caller that reads every waitlist of the state
+    (without it each person waiting is looked for in every session)."""
     _session(state, session_id)
     seating = state.seating
     seats = seating.sessions[session_id]
@@ -186,7 +186,7 @@ def waitlist(
 
 def conflicts(state: Replayed, position: int, page: Page, details: Details) -> Listed:
     programme_of(state)
-    holders = held_by(state)
+    holders = held_by(state.seating)
     rows = []
     for who in sorted(holders):
         held = holders[who]
@@ -203,7 +203,7 @@ def everything(state: Replayed, details: Details, page_size: int) -> dict[str, A
     Lists longer than `page_size` are cut there, as one page of the live reads is."""
     first = Page(page_size)
     sessions = [s.session_id for s in _chronological(state)]
-    held = held_by(state)
+    held = held_by(state.seating)
 
     def items(listed: Callable[..., Listed], *args: Any) -> list[dict[str, Any]]:
         answer, _ = listed(state, state.position, *args)

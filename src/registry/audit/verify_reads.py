@@ -63,7 +63,7 @@ class ReadCheck:
 
     def held_by(self, state: Replayed) -> answers.HeldBy:
         if id(state) not in self._held:
-            self._held[id(state)] = (state, answers.held_by(state))
+            self._held[id(state)] = (state, answers.held_by(state.seating))
         return self._held[id(state)][1]
 
     async def run(self, progress: Callable[[int], None] = lambda done: None) -> list[Finding]:

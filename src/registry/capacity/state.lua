@@ -90,7 +90,7 @@ end
 -- Half-open ranges: 10:00-11:00 does not overlap 11:00-12:00 (API.md).
 local function overlaps(a, b) return a.start < b.stop and b.start < a.stop end
 
--- Chronological: by (start, session id), as seating._chronological.
+-- Chronological: by (start, session id), as seating.chronological.
 local function chronological(a, b)
   if a.start ~= b.start then return a.start < b.start end
   return bytes_lt(a.id, b.id)

@@ -32,7 +32,7 @@ from registry.domain.changes import (
     Requeued,
 )
 from registry.domain.errors import InvalidCommand
-from registry.domain.seating import Seating, SessionSeats
+from registry.domain.seating import Seating, SessionSeats, chronological
 
 Conflicts = dict[str, tuple[str, ...]]
 
@@ -132,4 +132,4 @@ def new_conflicts(before: Conflicts, after: Conflicts) -> Conflicts:
 
 
 def _chronological(sessions: Iterable[SessionSeats]) -> list[SessionSeats]:
-    return sorted(sessions, key=lambda s: (s.starts_at, s.session_id))
+    return sorted(sessions, key=chronological)

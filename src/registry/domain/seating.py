@@ -149,11 +149,11 @@ class Seating:
 
     def seats_of(self, participant_id: str) -> list[SessionSeats]:
         held = [s for s in self.sessions.values() if participant_id in s.seated]
-        return sorted(held, key=_chronological)
+        return sorted(held, key=chronological)
 
     def waits_of(self, participant_id: str) -> list[SessionSeats]:
         waits = [s for s in self.sessions.values() if participant_id in s.waiting]
-        return sorted(waits, key=_chronological)
+        return sorted(waits, key=chronological)
 
     def fallbacks(
         self, participant_id: str, session_id: str, held: Sequence[SessionSeats] | None = None
@@ -251,7 +251,7 @@ class Seating:
         came free, a busy head was settled, or a rebuild found a free seat beside a queue)."""
         self.stalled.clear()
         return self.promote_where_free(
-            s.session_id for s in sorted(self.sessions.values(), key=_chronological)
+            s.session_id for s in sorted(self.sessions.values(), key=chronological)
         )
 
     # -- what an unconfirmed decision freed ----------------------------------------------------
@@ -398,5 +398,6 @@ def touched(changes: Sequence[Change]) -> list[str]:
     return list(dict.fromkeys(change.participant_id for change in changes))
 
 
-def _chronological(session: SessionSeats) -> tuple[datetime, str]:
+def chronological(session: SessionSeats) -> tuple[datetime, str]:
+    """The order of a participant's seats and waits (`seats_of`, `waits_of`): by start, then id."""
     return (session.starts_at, session.session_id)
