@@ -136,11 +136,14 @@ async def test_a_cancellation_between_the_log_check_and_the_decision_wins(
     keeper: GateKeeper,
 ) -> None:
     """The sign-up reads the log (ann registered); before it reaches the gate, ann cancels. The
-    check-then-decide before the roster seated her anyway: a cancelled participant in a seat."""
+    check-then-decide before the roster seated her anyway: a cancelled participant in a seat.
+    The cancellation comes through another process (a keeper of its own on the same store and
+    gate): in one process her commands take turns (handlers/turns.py)."""
     await register(keeper, "ann")
     await keeper.gate.load(KEY, await keeper.gate.seating(KEY), "open", 0)  # a roster of nobody
+    elsewhere = GateKeeper(keeper.store, keeper.gate)
     store(keeper).after_check = lambda: registration.cancel_registration(
-        keeper, ctx("c"), "e", "ann"
+        elsewhere, ctx("c"), "e", "ann"
     )
     with pytest.raises(UnknownParticipant):
         await sign_up(keeper, "1", "ann")
@@ -152,16 +155,19 @@ async def test_a_cancellation_between_the_log_check_and_the_decision_wins(
 async def test_a_sign_up_waits_for_a_cancellation_in_flight_that_then_fails(
     keeper: GateKeeper,
 ) -> None:
-    """ann cancels; before that append is refused, she signs up. The gate has her cancelled but
-    busy: the sign-up waits, the refusal undoes the cancellation, and she is seated."""
+    """ann cancels; before that append is refused, she signs up through another process (in
+    one, the sign-up would wait for its turn instead: handlers/turns.py). The gate has her
+    cancelled but busy: the sign-up waits, the refusal undoes the cancellation, and she is
+    seated."""
     await register(keeper, "ann")
+    elsewhere = GateKeeper(keeper.store, keeper.gate)
     refuse = asyncio.Event()
     store(keeper).refuse_next = refuse
     cancelling = asyncio.ensure_future(
         registration.cancel_registration(keeper, ctx("c"), "e", "ann")
     )
     await asyncio.sleep(0.01)  # the cancellation is decided and waits in its append
-    signing_up = asyncio.ensure_future(sign_up(keeper, "1", "ann"))
+    signing_up = asyncio.ensure_future(sign_up(elsewhere, "1", "ann"))
     await asyncio.sleep(0.01)  # the sign-up met a busy participant and waits
     assert not signing_up.done()
     refuse.set()

@@ -41,6 +41,7 @@ from registry.domain.seating import Seating, SessionSeats
 from registry.domain.streams import event_key, participant_stream_prefix
 from registry.eventstore import EventStore
 from registry.handlers.loading import UnknownParticipant, ensure_participant, load_programme
+from registry.handlers.turns import Turns
 
 T = TypeVar("T")
 #: How long a command waits for its participant's decision in flight to reach the log.
@@ -109,7 +110,7 @@ class GateKeeper:
     """Runs gate decisions, rebuilding an event's gate first when it is not ready (Redis lost
     its data, or a failed append marked it dirty), and waiting a moment while the participant
     is busy (a decision about them is not in the log yet: ParticipantBusy). One rebuild per
-    event at a time per process."""
+    event at a time per process; one command per participant at a time per process (`turns`)."""
 
     def __init__(
         self, store: EventStore, gate: CapacityGate, *, busy_wait_s: float = BUSY_WAIT_S
@@ -117,6 +118,8 @@ class GateKeeper:
         self.store = store
         self.gate = gate
         self.busy_wait_s = busy_wait_s
+        #: Commands about one participant take turns in this process (handlers/turns.py).
+        self.turns = Turns()
         self._locks: dict[str, asyncio.Lock] = {}
         #: Per event: how many rebuilds this process began, and the number and epoch of the
         #: last that succeeded (`rebuild` lets a request share a rebuild begun after it).

@@ -246,25 +246,26 @@ async def _decide_and_append(
     answer_for: Callable[[Decision], Answer],
     extra: dict[str, list[Event]] | None = None,
 ) -> tuple[Answer, AppendResult]:
-    """One gate decision about a registered participant and its append; decided again if the
-    gate was rebuilt in between."""
+    """One gate decision about a registered participant and its append, in the participant's
+    turn (handlers/turns.py); decided again if the gate was rebuilt in between."""
     key = event_key(ctx.organisation, event_id)
-    for attempt in range(STALE_RETRIES + 1):
-        decision = await keeper.decide_for(
-            ctx.organisation, event_id, participant_id, lambda: decide(key)
-        )
-        answer = answer_for(decision)
-        try:
-            result = await _append_decision(keeper, ctx, event_id, decision, answer, extra)
-            return answer, result
-        except StaleGateDecision:
-            if attempt == STALE_RETRIES:
-                raise
-            if attempt > 0:
-                # Stale twice: normally a rebuild or an organiser's change moved the fence on
-                # and loaded the gate; if the process doing that died between the two, the gate
-                # is behind the fence for good until it is rebuilt.
-                await keeper.rebuild_quietly(ctx.organisation, event_id)
+    async with keeper.turns.of(key, participant_id):
+        for attempt in range(STALE_RETRIES + 1):
+            decision = await keeper.decide_for(
+                ctx.organisation, event_id, participant_id, lambda: decide(key)
+            )
+            answer = answer_for(decision)
+            try:
+                result = await _append_decision(keeper, ctx, event_id, decision, answer, extra)
+                return answer, result
+            except StaleGateDecision:
+                if attempt == STALE_RETRIES:
+                    raise
+                if attempt > 0:
+                    # Stale twice: normally a rebuild or an organiser's change moved the fence
+                    # on and loaded the gate; if the process doing that died between the two,
+                    # the gate is behind the fence for good until it is rebuilt.
+                    await keeper.rebuild_quietly(ctx.organisation, event_id)
     raise AssertionError("unreachable")
 
 
