@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from registry.api.problems import to_problem
 from registry.capacity.memory import MemoryGate
 from registry.domain import commands as cmd
 from registry.domain.events import ALL_EVENTS
@@ -17,7 +18,7 @@ from registry.eventstore.memory import MemoryEventStore
 from registry.handlers import registration
 from registry.handlers.context import CommandContext
 from registry.handlers.gate_sync import GateKeeper
-from registry.handlers.turns import Turns
+from registry.handlers.turns import LineTooLong, Turns
 from tests.support.small_event import open_event
 
 #: Commands in the burst, and how long each append takes: together far longer than the keeper
@@ -105,3 +106,45 @@ async def test_a_command_cancelled_in_line_leaves_it_and_the_next_gets_its_turn(
     await asyncio.gather(holder, after)
     assert taken == ["after"]
     assert len(turns) == 0
+
+
+async def test_a_command_whose_line_takes_too_long_gives_up_and_writes_nothing() -> None:
+    """The command ahead hangs (its append never ends): the next one waits LINE_WAIT_S (here
+    0.05 s), then answers 503 `unavailable`, writing nothing; the line is left as it was."""
+    store = HangingStore(EventCodec(ALL_EVENTS))
+    keeper = GateKeeper(store, MemoryGate())
+    keeper.turns = Turns(wait_s=0.05)
+    await open_event(keeper, ctx, {"a": (14, 1), "b": (15, 1)})
+    await registration.register_participant(
+        keeper, ctx("ann"), "e", cmd.RegisterParticipant(id="ann", name="Ann", email="a@x.nl")
+    )
+    ahead = asyncio.create_task(
+        registration.sign_up(keeper, ctx("1"), "e", "ann", cmd.SignUp(session_id="a"))
+    )
+    await store.hanging.wait()
+    with pytest.raises(LineTooLong) as refused:
+        await registration.sign_up(keeper, ctx("2"), "e", "ann", cmd.SignUp(session_id="b"))
+    problem = to_problem(refused.value)
+    assert (problem.type.status, problem.type.slug) == (503, "unavailable")
+    assert problem.headers["Retry-After"] == "1"
+    assert len(keeper.turns) == 1  # the one ahead still holds its turn
+    store.release.set()
+    await ahead
+    facts = await keeper.store.read_streams("participant-acme:e:ann")
+    assert [f.metadata.command_id for f in facts] == ["cmd-ann", "cmd-1"]  # nothing of cmd-2
+    assert len(keeper.turns) == 0
+
+
+class HangingStore(MemoryEventStore):
+    """The first fenced append waits until `release` is set (`hanging` says it is waiting)."""
+
+    def __init__(self, codec: EventCodec) -> None:
+        super().__init__(codec)
+        self.hanging = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def append(self, appends: Sequence[StreamAppend], **kw: Any) -> AppendResult:
+        if kw.get("fence") is not None and not self.hanging.is_set():
+            self.hanging.set()
+            await self.release.wait()
+        return await super().append(appends, **kw)

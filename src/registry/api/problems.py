@@ -36,6 +36,7 @@ from registry.domain import errors
 from registry.eventstore import ArchivedHistory, CommandIdReused, StaleGateDecision
 from registry.handlers.gate_sync import GateUnavailable
 from registry.handlers.loading import UnknownEvent, UnknownParticipant
+from registry.handlers.turns import LineTooLong
 
 PROBLEM_MEDIA_TYPE: Final = "application/problem+json"
 
@@ -118,6 +119,7 @@ ERROR_SLUGS: Final[Mapping[type[object], str]] = {
     ArchivedHistory: "archived",
     CommandIdConflict: "idempotency-key-reused",
     GateUnavailable: "unavailable",
+    LineTooLong: "unavailable",
     StaleGateDecision: "unavailable",
     read_models.NotCaughtUp: "unavailable",
     read_models.UnknownEvent: "not-found",

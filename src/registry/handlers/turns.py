@@ -9,18 +9,30 @@ first (seen in CI: tests/support/load.py). Here the commands of one process line
 other instead (asyncio.Lock wakes its waiters in order), so the gate only ever sees them one by
 one; only another process's commands can still find the participant busy and wait as before.
 
-The wait in line has no bound of its own: everyone ahead is running and bounded by the
-database's and Redis's timeouts, and the request's deadline (api/deadline.py) answers the
-client meanwhile. A line is dropped when its last command leaves, so the map holds only
-participants with a command in flight. Nothing may, in a participant's turn, wait for another
-command about them in the same process: it would wait for itself (a unit test that ran a
-cancellation inside a sign-up's log check did, until it ran it through a keeper of its own).
+Everyone ahead in line is running, each bounded by the database's and Redis's timeouts; still,
+a command waits in line for `LINE_WAIT_S` at most, then gives up and writes nothing
+(LineTooLong: 503 `unavailable`, try again), well before the request deadline's default of
+10 s (api/deadline.py), past which the client is told its command may still take effect: one
+that has not even begun should not take effect seconds after that. A line is dropped when its
+last command leaves, so the map holds only participants with a command in flight.
+
+Nothing may, in a participant's turn, wait for another command about them in the same process:
+it would wait for itself (a unit test that ran a cancellation inside a sign-up's log check did,
+until it ran it through a keeper of its own).
 """
 
 from __future__ import annotations
 
 import asyncio
 from types import TracebackType
+from typing import Final
+
+#: The longest a command waits for the commands ahead of it about the same participant.
+LINE_WAIT_S: Final = 5.0
+
+
+class LineTooLong(RuntimeError):
+    """The commands ahead about this participant took longer than the wait (503, try again)."""
 
 
 class _Line:
@@ -34,11 +46,14 @@ class _Line:
 class Turn:
     """`async with turns.of(key, participant_id):` the participant's turn in this process."""
 
-    __slots__ = ("_line", "_lines", "_name")
+    __slots__ = ("_line", "_lines", "_name", "_wait_s")
 
-    def __init__(self, lines: dict[tuple[str, str], _Line], name: tuple[str, str]) -> None:
+    def __init__(
+        self, lines: dict[tuple[str, str], _Line], name: tuple[str, str], wait_s: float
+    ) -> None:
         self._lines = lines
         self._name = name
+        self._wait_s = wait_s
         self._line: _Line | None = None
 
     async def __aenter__(self) -> None:
@@ -48,7 +63,18 @@ class Turn:
         line.users += 1
         self._line = line
         try:
-            await line.lock.acquire()
+            if line.users > 1:  # someone ahead: wait, for so long
+                async with asyncio.timeout(self._wait_s):
+                    await line.lock.acquire()
+            else:
+                await line.lock.acquire()  # free: taken at once
+        except TimeoutError:
+            self._leave(line)
+            event_key, participant_id = self._name
+            raise LineTooLong(
+                f"participant {participant_id} of {event_key} has commands ahead of this one"
+                f" that took over {self._wait_s:g} s; try again shortly"
+            ) from None
         except BaseException:  # cancelled in line: leave it
             self._leave(line)
             raise
@@ -72,11 +98,12 @@ class Turn:
 class Turns:
     """The lines of this process, per event key and participant."""
 
-    def __init__(self) -> None:
+    def __init__(self, wait_s: float = LINE_WAIT_S) -> None:
         self._lines: dict[tuple[str, str], _Line] = {}
+        self._wait_s = wait_s
 
     def of(self, event_key: str, participant_id: str) -> Turn:
-        return Turn(self._lines, (event_key, participant_id))
+        return Turn(self._lines, (event_key, participant_id), self._wait_s)
 
     def __len__(self) -> int:
         """Participants with a command in line or running (what the map holds)."""
