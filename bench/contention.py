@@ -22,8 +22,6 @@ import argparse
 import asyncio
 import dataclasses
 import random
-import shutil
-import sys
 
 from bench import rig
 from bench.http_load import Request
@@ -77,12 +75,9 @@ def main() -> None:
     parser.add_argument("--seats", type=int, default=4)
     parser.add_argument("--connections", type=int, default=64, help="requests in flight")
     parser.add_argument("--time-limit", type=int, default=60, help="seconds at most")
-    parser.add_argument("--dsn", help="PostgreSQL server URL (a scratch database is made on it)")
-    parser.add_argument("--redis-url", help="Redis URL (keys under a prefix of this run's)")
+    rig.store_arguments(parser)
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is not installed (Debian package wrk)")
-    rig.line_buffered()
+    rig.ready_to_load()
     asyncio.run(bench(args))
 
 

@@ -36,7 +36,6 @@ import argparse
 import asyncio
 import gc
 import random
-import shutil
 import statistics
 import sys
 import time
@@ -208,17 +207,14 @@ def main() -> None:
     parser.add_argument(
         "--catch-up-limit", type=float, default=900, help="seconds to wait for the read side"
     )
-    parser.add_argument("--dsn", help="PostgreSQL server URL (a scratch database is made on it)")
-    parser.add_argument("--redis-url", help="Redis URL (keys under a prefix of this run's)")
+    rig.store_arguments(parser)
     parser.add_argument(
         "--rounds", type=int, default=1, help="pairs of runs, small first, then large first ..."
     )
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is not installed (Debian package wrk)")
     if len(args.sessions) != 2 or args.pairs - {"sessions", "log"} or args.rounds < 1:
         sys.exit("--sessions takes two numbers; --pairs sessions, log or both; --rounds >= 1")
-    rig.line_buffered()
+    rig.ready_to_load()
     asyncio.run(main_async(args))
 
 

@@ -10,10 +10,12 @@ own (bench/open_loop.py).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import io
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -254,6 +256,19 @@ async def _drop_redis_keys(redis_url: str, prefix: str) -> None:
             await redis.delete(key)
     finally:
         await redis.aclose()
+
+
+def store_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where the stores are (else REGISTRY_DATABASE_URL / REGISTRY_REDIS_URL, else embedded)."""
+    parser.add_argument("--dsn", help="PostgreSQL server URL (a scratch database is made on it)")
+    parser.add_argument("--redis-url", help="Redis URL (keys under a prefix of this run's)")
+
+
+def ready_to_load() -> None:
+    """What every script that loads with wrk needs first: wrk, and lines shown at once."""
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed (Debian package wrk)")
+    line_buffered()
 
 
 def line_buffered() -> None:

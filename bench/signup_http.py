@@ -40,8 +40,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
-import sys
 
 import asyncpg
 
@@ -120,12 +118,9 @@ def main() -> None:
         action="store_true",
         help="each sign-up with an Idempotency-Key of its own (the baselines ignore it)",
     )
-    parser.add_argument("--dsn", help="PostgreSQL server URL (a scratch database is made on it)")
-    parser.add_argument("--redis-url", help="Redis URL (keys under a prefix of this run's)")
+    rig.store_arguments(parser)
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is not installed (Debian package wrk)")
-    rig.line_buffered()
+    rig.ready_to_load()
     asyncio.run(bench(args))
 
 

@@ -30,7 +30,6 @@ import argparse
 import asyncio
 import csv
 import json
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -195,8 +194,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("results"))
     parser.add_argument("--note", default="", help="added to the plot's title")
     parser.add_argument("--replot", type=Path, help="only redraw the PNG from this sweep.json")
-    parser.add_argument("--dsn", help="PostgreSQL server URL (a scratch database is made on it)")
-    parser.add_argument("--redis-url", help="Redis URL (keys under a prefix of this run's)")
+    rig.store_arguments(parser)
     args = parser.parse_args()
     if args.replot:
         saved = json.loads(args.replot.read_text())
@@ -204,9 +202,7 @@ def main() -> None:
         return
     if unknown := set(args.designs) - set(DESIGNS):
         sys.exit(f"unknown designs: {unknown}")
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is not installed (Debian package wrk)")
-    rig.line_buffered()
+    rig.ready_to_load()
     note = args.note or (
         f"{time.strftime('%Y-%m-%d %H:%M')}, {args.seconds} s or"
         f" {4 * args.participants:,} sign-ups per point"
