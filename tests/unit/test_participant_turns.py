@@ -112,8 +112,7 @@ async def test_a_command_whose_line_takes_too_long_gives_up_and_writes_nothing()
     """The command ahead hangs (its append never ends): the next one waits LINE_WAIT_S (here
     0.05 s), then answers 503 `unavailable`, writing nothing; the line is left as it was."""
     store = HangingStore(EventCodec(ALL_EVENTS))
-    keeper = GateKeeper(store, MemoryGate())
-    keeper.turns = Turns(wait_s=0.05)
+    keeper = GateKeeper(store, MemoryGate(), line_wait_s=0.05)
     await open_event(keeper, ctx, {"a": (14, 1), "b": (15, 1)})
     await registration.register_participant(
         keeper, ctx("ann"), "e", cmd.RegisterParticipant(id="ann", name="Ann", email="a@x.nl")

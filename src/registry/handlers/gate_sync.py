@@ -41,7 +41,7 @@ from registry.domain.seating import Seating, SessionSeats
 from registry.domain.streams import event_key, participant_stream_prefix
 from registry.eventstore import EventStore
 from registry.handlers.loading import UnknownParticipant, ensure_participant, load_programme
-from registry.handlers.turns import Turns
+from registry.handlers.turns import LINE_WAIT_S, Turns
 
 T = TypeVar("T")
 #: How long a command waits for its participant's decision in flight to reach the log.
@@ -113,13 +113,18 @@ class GateKeeper:
     event at a time per process; one command per participant at a time per process (`turns`)."""
 
     def __init__(
-        self, store: EventStore, gate: CapacityGate, *, busy_wait_s: float = BUSY_WAIT_S
+        self,
+        store: EventStore,
+        gate: CapacityGate,
+        *,
+        busy_wait_s: float = BUSY_WAIT_S,
+        line_wait_s: float = LINE_WAIT_S,
     ) -> None:
         self.store = store
         self.gate = gate
         self.busy_wait_s = busy_wait_s
         #: Commands about one participant take turns in this process (handlers/turns.py).
-        self.turns = Turns()
+        self.turns = Turns(line_wait_s)
         self._locks: dict[str, asyncio.Lock] = {}
         #: Per event: how many rebuilds this process began, and the number and epoch of the
         #: last that succeeded (`rebuild` lets a request share a rebuild begun after it).
