@@ -1,6 +1,6 @@
 """What the sign-up benchmarks share (signup_http.py, sweep.py, growth.py): the stores, a scratch
-database with keys and the row-lock baseline's tables, the three servers, the set-up of a crowd
-through the API, and one measured load with everything sampled alongside it.
+database with keys and the row-lock and bare baselines' tables, the four servers, the set-up of
+a crowd through the API, and one measured load with everything sampled alongside it.
 
 A measured load is wrk walking a list of requests (bench/http_load.py) while these run beside it:
 CPU per request by process group (bench/cpu.py), the RSS of every server process (bench/rss.py),
@@ -30,6 +30,7 @@ import psutil
 from redis.asyncio import Redis
 
 from bench import cpu, http_load, servers
+from bench.bare_app import SCHEMA as BARE_SCHEMA
 from bench.http_load import LoadResult, Request
 from bench.lag import LAG, LagSampler
 from bench.naive_app import SCHEMA as NAIVE_SCHEMA
@@ -41,7 +42,7 @@ from bench.support import scratch_database
 from registry.auth.keys import create_key
 from registry.eventstore.pg_queries import HEAD
 
-DESIGNS: Final = ("registry", "naive row lock", "framework floor")
+DESIGNS: Final = ("registry", "naive row lock", "framework floor", "bare pipeline")
 
 
 @dataclass
@@ -149,6 +150,7 @@ async def prepared(
             try:
                 keys = {r: await create_key(conn, r, "bench") for r in ("organiser", "form")}
                 await conn.execute(NAIVE_SCHEMA)
+                await conn.execute(BARE_SCHEMA)
                 for plan in plans:
                     await create_naive_sessions(conn, plan)
                 env = dict(os.environ) | {
@@ -172,6 +174,7 @@ COMMANDS: Final = {
     DESIGNS[0]: (servers.registry_serve_command, "/ready"),
     DESIGNS[1]: (_granian("bench.naive_app:create_app"), "/health"),
     DESIGNS[2]: (_granian("bench.floor_app:create_app"), "/health"),
+    DESIGNS[3]: (_granian("bench.bare_app:create_app"), "/health"),
 }
 
 

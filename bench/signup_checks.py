@@ -139,3 +139,48 @@ async def create_naive_sessions(conn: asyncpg.Connection, plan: Plan) -> None:
         "INSERT INTO bench_sessions (event_id, id, capacity) VALUES ($1, $2, $3)",
         [(plan.event, s.id, s.capacity) for s in plan.sessions],
     )
+
+
+# The bare pipeline's log (bench/bare_app.py): seats held per session, and each answer's fact.
+BARE_HELD = """
+SELECT data->>'session_id' AS session_id,
+       count(*) FILTER (WHERE type IN ('SeatAssigned', 'PromotedFromWaitlist'))
+     - count(*) FILTER (WHERE type = 'SeatReleased') AS held
+  FROM bench_bare_log WHERE event_id = $1
+ GROUP BY 1
+"""
+BARE_AT = "SELECT position, type, data->>'session_id' AS session_id FROM bench_bare_log"
+BARE_AT_POSITIONS = BARE_AT + " WHERE position = ANY($1::bigint[])"
+
+
+async def check_bare(conn: asyncpg.Connection, plan: Plan, answers: list[Any]) -> list[str]:
+    """The bare pipeline's log: capacity per session; every 201 that wrote a fact names, at its
+    position, a seat or wait in its session (bench/bare_app.py answers after the commit)."""
+    capacity = plan.capacities()
+    rows = await conn.fetch(BARE_HELD, plan.event)
+    over = [
+        f"{r['session_id']} holds {r['held']} of {capacity.get(r['session_id'])}"
+        for r in rows
+        if r["held"] > capacity.get(r["session_id"], 0)
+    ]
+    created = [a for a in answers if "status" in a and a.get("position") is not None]
+    # The position answered is the command's last fact, its seat or wait (bare_app.py writes a
+    # switch's seat after the seat it gave back).
+    at = {
+        r["position"]: r
+        for r in await conn.fetch(BARE_AT_POSITIONS, [a["position"] for a in created])
+    }
+    wrong = [
+        a
+        for a in created
+        if (fact := at.get(a["position"])) is None
+        or fact["type"] != FACT_FOR.get(a["status"])
+        or fact["session_id"] != a["session_id"]
+    ]
+    return [
+        f"sessions over capacity (log): {len(over)}"
+        + (f" {over[:5]}" if over else "")
+        + f"; {sum(r['held'] for r in rows):,} seats held; answers 201 whose position holds"
+        f" their seat or wait in their session: {len(created) - len(wrong):,} of {len(created):,}"
+        + (f"; e.g. {wrong[0]}" if wrong else "")
+    ]

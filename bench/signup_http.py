@@ -1,4 +1,4 @@
-"""Sign-ups/s over HTTP through the real service, against a row-lock design and the framework floor.
+"""Sign-ups/s over HTTP through the real service against a row lock, a floor and a bare pipeline.
 
     uv run python -m bench.signup_http [--participants 20000] [--connections 64] [--time-limit 120]
         [--sessions 40] [--reads 1000]
@@ -19,19 +19,23 @@ With --reads R, an open-loop client (bench/open_loop.py) reads the broad crowd's
 runs (not the baselines': they have no such route), and its figures are printed beside the
 sign-ups'. The RSS of every server process is sampled during every load (bench/rss.py).
 
-The same requests (sign-ups, switches, cancellations), in the same order, go to two baselines
+The same requests (sign-ups, switches, cancellations), in the same order, go to three baselines
 under the same granian with the same 2 workers: bench/naive_app.py (one transaction per command
-under a `SELECT ... FOR UPDATE` row lock on the session, its own tables in the scratch database)
-and bench/floor_app.py (the same routes and bodies, a fixed answer, no I/O). The client is wrk with
-bench/walk.lua (bench/http_load.py says why not an asyncio client), C connections with HTTP/1.1
-keep-alive; each request is sent once, and a scenario stops at its last answer or its time limit.
+under a `SELECT ... FOR UPDATE` row lock on the session, its own tables in the scratch database),
+bench/floor_app.py (the same routes and bodies, a fixed answer, no I/O) and bench/bare_app.py
+(registry's design stripped to its spine: one gathered Redis script decides, one gathered INSERT
+logs the facts, the answer after the commit; none of the product's guarantees). The client is
+wrk with bench/walk.lua (bench/http_load.py says why not an asyncio client), C connections with
+HTTP/1.1 keep-alive; each request is sent once, and a scenario stops at its last answer or its
+time limit.
 
 Printed per scenario and server: sign-ups/s, p50/p95/p99, answers by status, CPU ms per
 request split between the server, PostgreSQL, Redis and everything else (bench/cpu.py: on 2
 shared cores the rate moves with whatever else runs, CPU per request much less), the product's
 figure as a ratio to each baseline, the most RSS per server process, and the invariants read
 back afterwards: no session over capacity (from the log: SeatAssigned + PromotedFromWaitlist -
-SeatReleased per session) and every 201 answer's position naming its own fact in the log.
+SeatReleased per session) and every 201 answer's position naming its own fact in the log; the
+same two for the bare pipeline's log, and capacity for the row lock's tables.
 Database and Redis come from --dsn / --redis-url, else REGISTRY_DATABASE_URL /
 REGISTRY_REDIS_URL, else embedded servers.
 """
@@ -45,14 +49,14 @@ import asyncpg
 
 from bench import rig
 from bench.rig import DESIGNS, Context, Measured, Reads
-from bench.signup_checks import check_log, check_naive
+from bench.signup_checks import check_bare, check_log, check_naive
 from bench.signup_plans import CANCELS, SWITCHES, Plan, broad_crowd, flash_crowd
 
 
 def run_all(
     ctx: Context, plans: list[Plan], reads: float, keyed: bool = False
 ) -> dict[str, dict[str, Measured]]:
-    """Each crowd goes to the three servers in turn: a change in the machine's other load then
+    """Each crowd goes to the four servers in turn: a change in the machine's other load then
     hits them alike. Reads (if any) go alongside registry's broad crowd."""
     results: dict[str, dict[str, Measured]] = {d: {} for d in DESIGNS}
     with rig.running(ctx) as running:
@@ -98,6 +102,8 @@ async def report(conn: asyncpg.Connection, plan: Plan, results: dict[str, Measur
         print(f"  registry: {line}")
     for line in await check_naive(conn, plan, results[DESIGNS[1]].load.answers):
         print(f"  naive: {line}")
+    for line in await check_bare(conn, plan, results[DESIGNS[3]].load.answers):
+        print(f"  bare: {line}")
 
 
 def main() -> None:

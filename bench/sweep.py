@@ -1,5 +1,5 @@
 """Throughput and p99 against concurrency: the broad crowd's sign-ups at 1 to 256 connections,
-for registry and both baselines, plotted.
+for registry and the baselines, plotted.
 
     uv run python -m bench.sweep [--connections 1,2,4,8,16,32,64,128,256] [--seconds 6]
         [--participants 4000] [--out bench/results]
@@ -37,7 +37,7 @@ from typing import Any
 
 from bench import rig
 from bench.rig import DESIGNS, Context
-from bench.signup_checks import check_log, check_naive
+from bench.signup_checks import check_bare, check_log, check_naive
 from bench.signup_plans import Plan, broad_crowd
 
 POINTS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
@@ -90,6 +90,8 @@ async def sweep(args: argparse.Namespace) -> list[dict[str, Any]]:
                     lines = await check_log(conn, plan, answers)
                 elif row["design"] == DESIGNS[1]:
                     lines = await check_naive(conn, plan, answers)
+                elif row["design"] == DESIGNS[3]:
+                    lines = await check_bare(conn, plan, answers)
                 else:
                     continue
                 print(f"  C={c:<3} {row['design']}: " + "; ".join(lines))
@@ -150,7 +152,7 @@ def plot(rows: list[dict[str, Any]], path: Path, note: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, (rate_ax, p99_ax) = plt.subplots(1, 2, figsize=(12, 4.8))
-    styles = {DESIGNS[0]: "o-", DESIGNS[1]: "s--", DESIGNS[2]: "^:"}
+    styles = {DESIGNS[0]: "o-", DESIGNS[1]: "s--", DESIGNS[2]: "^:", DESIGNS[3]: "d-."}
     points = sorted({r["connections"] for r in rows})
     for design in [d for d in DESIGNS if any(r["design"] == d for r in rows)]:
         mine = sorted((r for r in rows if r["design"] == design), key=lambda r: r["connections"])
