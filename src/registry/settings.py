@@ -35,9 +35,11 @@ class Settings(BaseSettings):
     redis_max_connections: int = Field(default=50, ge=1)
     #: Group commit (src/registry/eventstore/batcher.py): appends that queue up while this
     #: process's previous batches are in flight go together, at most this many per transaction
-    #: (0: every append alone), with at most `append_batches_in_flight` transactions out.
+    #: (0: every append alone), with at most `append_batches_in_flight` transactions out. One:
+    #: the appends wait for the batch before theirs and go in fewer, larger batches, which cost
+    #: PostgreSQL less per command (docs/decisions.md, 2026-12-07, "one append batch in flight").
     append_batch_max: int = Field(default=50, ge=0, le=50)
-    append_batches_in_flight: int = Field(default=2, ge=1)
+    append_batches_in_flight: int = Field(default=1, ge=1)
     #: Server-side statement timeout for every connection, in milliseconds.
     statement_timeout_ms: int = Field(default=10_000, ge=0)
     #: The API pool's connections (docs/security.md, "Timeouts"; 0: none): the longest wait for a

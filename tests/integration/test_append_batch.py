@@ -239,10 +239,11 @@ async def test_a_fenced_command_waits_alone_and_its_neighbours_go_on(
         assert [e[0] for e in await _streams(conn, run)] == ["n"]
 
 
+@pytest.mark.parametrize("in_flight", [1, 2])
 async def test_concurrent_appends_are_gathered_into_batches_with_exact_answers(
-    fresh_pool: asyncpg.Pool,
+    fresh_pool: asyncpg.Pool, in_flight: int
 ) -> None:
-    store = PostgresEventStore(fresh_pool, CODEC, append_batches_in_flight=1)
+    store = PostgresEventStore(fresh_pool, CODEC, append_batches_in_flight=in_flight)
     assert store.batcher is not None
     run = f"e{next(_runs)}r"
     ids = [f"{run}-{i % 150}" for i in range(200)]  # 50 retried while the first may be in flight

@@ -120,8 +120,13 @@ class AppendBatcher:
                 future.set_result(outcome)
             else:
                 future.set_exception(outcome)
-        if alone:
-            await asyncio.gather(*(self._alone(prepared, future) for prepared, future in alone))
+        # The fenced go alone, each in a task of its own: an append alone waits for its fence
+        # (an organiser's change, a rebuild), and a batch slot held meanwhile would hold up
+        # every other event's appends in this process (with one slot, all of them).
+        for prepared, future in alone:
+            task = asyncio.create_task(self._alone(prepared, future))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     async def _alone(self, prepared: PreparedAppend, future: asyncio.Future[AppendResult]) -> None:
         try:

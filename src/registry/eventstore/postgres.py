@@ -84,7 +84,7 @@ class PostgresEventStore:
         poll_interval: float = 1.0,
         held_back_poll: float = 0.02,
         append_batch: int = MAX_COMMANDS,
-        append_batches_in_flight: int = 2,
+        append_batches_in_flight: int = 1,
     ) -> None:
         self._pool = pool
         self._command_lookups = CommandLookups(pool)
