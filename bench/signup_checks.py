@@ -39,17 +39,22 @@ FACT_FOR = {"seated": "SeatAssigned", "waitlisted": "Waitlisted"}
 RELEASES = ("SeatReleased", "WaitlistLeft")
 
 
+def over_capacity(rows: list[asyncpg.Record], plan: Plan) -> list[str]:
+    """The sessions among `rows` (session_id, held) holding more seats than the plan gives."""
+    capacity = plan.capacities()
+    return [
+        f"{r['session_id']} holds {r['held']} of {capacity.get(r['session_id'])}"
+        for r in rows
+        if r["held"] > capacity.get(r["session_id"], 0)
+    ]
+
+
 async def check_log(conn: asyncpg.Connection, plan: Plan, answers: list[Any]) -> list[str]:
     """The product: capacity per session from the log; every 2xx answer is its command's in the
     log (the command at its position stored that answer and wrote what it says)."""
     streams = f"participant-bench:{plan.event}:%"
     rows = await conn.fetch(HELD_SEATS, streams)
-    capacity = plan.capacities()
-    over = [
-        f"{r['session_id']} holds {r['held']} of {capacity.get(r['session_id'])}"
-        for r in rows
-        if r["held"] > capacity.get(r["session_id"], 0)
-    ]
+    over = over_capacity(rows, plan)
     held = sum(r["held"] for r in rows)
     facts = sum(r["sign_ups"] for r in rows)
     created = sum("status" in a for a in answers)
@@ -156,13 +161,8 @@ BARE_AT_POSITIONS = BARE_AT + " WHERE position = ANY($1::bigint[])"
 async def check_bare(conn: asyncpg.Connection, plan: Plan, answers: list[Any]) -> list[str]:
     """The bare pipeline's log: capacity per session; every 201 that wrote a fact names, at its
     position, a seat or wait in its session (bench/bare_app.py answers after the commit)."""
-    capacity = plan.capacities()
     rows = await conn.fetch(BARE_HELD, plan.event)
-    over = [
-        f"{r['session_id']} holds {r['held']} of {capacity.get(r['session_id'])}"
-        for r in rows
-        if r["held"] > capacity.get(r["session_id"], 0)
-    ]
+    over = over_capacity(rows, plan)
     created = [a for a in answers if "status" in a and a.get("position") is not None]
     # The position answered is the command's last fact, its seat or wait (bare_app.py writes a
     # switch's seat after the seat it gave back).
