@@ -162,6 +162,12 @@ class Log:
         return await future
 
     async def _flush(self) -> None:
+        try:
+            await self._flush_pending()
+        finally:  # cancelled too: the next append starts a flush of its own
+            self._flushing = None
+
+    async def _flush_pending(self) -> None:
         while self._pending:
             batch, self._pending = self._pending, []
             events, types, data = [], [], []
@@ -184,7 +190,6 @@ class Log:
                 at += len(facts)
                 if not future.done():
                     future.set_result(positions[at - 1])
-        self._flushing = None
 
 
 @dataclass
@@ -222,9 +227,12 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
     prefix = os.environ.get("REGISTRY_REDIS_PREFIX", "bench") + ":bare"
     pool = await asyncpg.create_pool(os.environ["BENCH_NAIVE_DSN"], min_size=4, max_size=4)
     try:
-        async with pool.acquire() as conn:
-            for row in await conn.fetch(CAPACITIES):  # the same values from both workers
-                await redis.hset(f"{prefix}:{row['event_id']}:capacity", row["id"], row["capacity"])
+        # Any: redis-py's type for a mapping takes no dict[str, int].
+        capacities: dict[str, dict[Any, Any]] = {}
+        for row in await pool.fetch(CAPACITIES):
+            capacities.setdefault(row["event_id"], {})[row["id"]] = row["capacity"]
+        for event, sessions in capacities.items():  # the same values from both workers
+            await redis.hset(f"{prefix}:{event}:capacity", mapping=sessions)
         _bare = Bare(redis, prefix, Log(pool))
         yield
     finally:
