@@ -11,8 +11,9 @@
   once, one transaction that locks all their checkpoints (`apply_round`). A projection whose
   batch fails is run apart until a batch of its own goes through, so it holds up no other.
 - **Waking.** NOTIFY on the log's channel wakes the round, which then lingers a moment
-  (`LINGER_S`) so that one round serves the commits close behind; `poll_interval_s` is the
-  fallback when a notification is lost (the listener reconnects and wakes after a drop).
+  (`LINGER_S`; `BUSY_LINGER_S` after a round of `BUSY_ROUND` events or more) so that one round
+  serves the commits close behind; `poll_interval_s` is the fallback when a notification is
+  lost (the listener reconnects and wakes after a drop).
 - **Leadership.** One leader per projection: a session advisory lock, held on one connection of
   the projector's own. A stand-by tries every `lead_retry_s`; when the leader's connection dies,
   PostgreSQL releases its locks and a stand-by takes over within that interval. Should two ever
@@ -48,6 +49,14 @@ LEAD_RETRY_S: Final = 1.0
 #: (bench/README.md, 2026-12-06). A few milliseconds gather those commits into one round; a read
 #: with `?after=` waits that much longer at most.
 LINGER_S: Final = 0.01
+#: How long it lingers instead after a round that read BUSY_ROUND events or more, i.e. under
+#: load (~1,000 sign-ups/s and up with the 10 ms above). A round costs its fixed price (the fence,
+#: each checkpoint, the commit) however many events it applies; at 2,000 sign-ups/s the short
+#: linger made ~35 rounds a second of ~60 events. Waiting longer there lets each round take more
+#: (bench/README.md, "2026-12-07, late morning"); a read with `?after=` then waits up to that
+#: much longer, but only while the log is that busy: a quiet log is read after LINGER_S.
+BUSY_LINGER_S: Final = 0.05
+BUSY_ROUND: Final = 100
 
 
 async def apply_batch(
@@ -160,9 +169,13 @@ class Projector:
         poll_interval_s: float = POLL_INTERVAL_S,
         lead_retry_s: float = LEAD_RETRY_S,
         linger_s: float = LINGER_S,
+        busy_linger_s: float = BUSY_LINGER_S,
+        busy_round: int = BUSY_ROUND,
     ) -> None:
         self._pool = pool
         self._linger_s = linger_s
+        self._busy_linger_s = busy_linger_s
+        self._busy_round = busy_round
         self._store = store
         self._projections = list(projections)
         self._connect = connect
@@ -241,6 +254,7 @@ class Projector:
             groups = [[p for p in led if p.name not in apart]]
             groups += [[p] for p in led if p.name in apart and apart[p.name] <= loop.time()]
             behind = False
+            read = 0  # events the round read (each group reads from its own checkpoints)
             for group in groups:  # grows while it runs: a failed group's members, one by one
                 if not group:
                     continue
@@ -265,6 +279,7 @@ class Projector:
                 if len(group) == 1:
                     apart.pop(group[0].name, None)  # its batch went through: back with the rest
                 behind = behind or done.read >= self._batch_size
+                read = max(read, done.read)
             if behind:
                 continue  # read on at once
             # Caught up (a part batch), or lost a race: wait for the next commit. Reading again
@@ -277,5 +292,6 @@ class Projector:
                 async with asyncio.timeout(self._poll_interval_s):
                     await self._wake.wait()
                     # Woken by a commit: let the commits of the next moment come along too, one
-                    # batch for them all (LINGER_S).
-                    await asyncio.sleep(self._linger_s)
+                    # batch for them all (LINGER_S; longer while the log is busy, BUSY_LINGER_S).
+                    busy = read >= self._busy_round
+                    await asyncio.sleep(self._busy_linger_s if busy else self._linger_s)

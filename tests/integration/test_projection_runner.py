@@ -291,6 +291,73 @@ async def test_commits_close_behind_each_other_are_applied_in_one_round(
     assert batches.batches == [[1, 2, 3, 4, 5]]
 
 
+async def test_a_busy_log_is_read_in_longer_rounds_and_a_quiet_one_soon(
+    fresh_pool: asyncpg.Pool, fresh_database_url: str, store: PostgresEventStore
+) -> None:
+    """After a round that read `busy_round` events or more the runner lingers `busy_linger_s`
+    (runner.BUSY_LINGER_S: under load, fewer and larger rounds); after a smaller round, only
+    `linger_s` (a quiet log is read soon, and a read with `?after=` waits little)."""
+
+    def connect() -> asyncpg.Connection:
+        return asyncpg.connect(fresh_database_url)  # type: ignore[return-value]
+
+    async def applied(position: int) -> float:
+        """Seconds until the runner's checkpoint reaches `position`."""
+        start = loop.time()
+        async with fresh_pool.acquire() as conn:
+            for _ in range(200):
+                if (await checkpoints.live(conn, "batches")).position >= position:
+                    return loop.time() - start
+                await asyncio.sleep(0.02)
+        raise AssertionError(f"position {position} not applied")
+
+    async def commit(participant: str, events: int = 1) -> None:
+        await store.append(
+            [
+                StreamAppend(
+                    f"participant-acme:e:{participant}", NO_STREAM, [registered("x")] * events
+                )
+            ]
+        )
+
+    loop = asyncio.get_running_loop()
+    batches = Batches()
+    projector = Projector(
+        fresh_pool,
+        store,
+        [batches],
+        connect,
+        lead_retry_s=0.05,
+        poll_interval_s=10.0,  # bounds the wait and the linger together: not the clock here
+        linger_s=0.0,
+        busy_linger_s=2.0,
+        busy_round=3,
+    )
+    run = asyncio.create_task(projector.run())
+    try:
+        for _ in range(100):
+            if projector.leading:
+                break
+            await asyncio.sleep(0.05)
+        assert projector.leading == {"batches"}
+        await commit("p0", events=3)  # a round of three: busy
+        await applied(3)
+        for n in range(1, 6):  # five commits inside the busy linger: one round
+            await commit(f"p{n}")
+        await applied(8)
+        await commit("p6")  # read after the busy linger, in a round of one: quiet
+        after_busy = await applied(9)
+        await commit("p7")  # read after the short linger
+        after_quiet = await applied(10)
+    finally:
+        run.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await run
+    assert batches.batches == [[1, 2, 3], [4, 5, 6, 7, 8], [9], [10]]
+    assert after_busy >= 1.5
+    assert after_quiet < 1.0
+
+
 class Written:
     """A projection that writes each position it applies into a table keyed by (name,
     position): unlike Recording's memory, a rolled-back batch leaves nothing, and a position
