@@ -218,7 +218,9 @@ async def test_a_claim_whose_process_died_is_waited_for_only_until_its_lease(
     prefix = backend[1]
     claimant = RedisGate(client, prefix)
     # The claim step alone, as `claim` sends it: never renewed, never dropped (the process died).
-    claimed = await claimant._run("load", EVENT, claimant._keys(EVENT), ["claim", "dead", "300"])
+    claimed = await claimant._run(
+        "load", EVENT, claimant._event_keys(EVENT), ["claim", "dead", "300"]
+    )
     assert claimed == "CLAIMED"
 
     began = asyncio.get_running_loop().time()

@@ -1,19 +1,22 @@
 -- batch.lua: decisions and settlements of one event that arrived together, one after another
 -- in one round trip (redis_gate.py gathers the calls made in the same turn of the event loop).
 -- Runs after state.lua, seating.lua, holds.lua, decide.lua and settle.lua.
--- KEYS: the event's own (as decide.lua), then every key the calls name.
--- ARGV: calls, each as its kind ('d': decide, 's': settle), its number of arguments n, then
---       the n arguments of decide.lua or settle.lua.
+-- KEYS: the event's own (as decide.lua).
+-- ARGV[1]: the calls as one JSON array of strings: each call's kind ('d': decide, 's': settle),
+--       its number of arguments n, then the n arguments of decide.lua or settle.lua. One
+--       argument, not hundreds: packing each into the command cost the client more than the
+--       script's work (redis_gate.py, _run_batch).
 -- Returns one reply per call, in order, each what decide() or settle() returns. Running them in
 -- turn within one script is the same as running each in its own script in that order: nothing
 -- else runs on the server in between, so each call still sees every write of the one before.
 
+local CALLS = cjson.decode(ARGV[1])
 local replies = {}
 local i = 1
-while i <= #ARGV do
-  local kind, n = ARGV[i], tonumber(ARGV[i + 1])
+while i <= #CALLS do
+  local kind, n = CALLS[i], tonumber(CALLS[i + 1])
   local A = {}
-  for j = 1, n do A[j] = ARGV[i + 1 + j] end
+  for j = 1, n do A[j] = CALLS[i + 1 + j] end
   if kind == 'd' then
     replies[#replies + 1] = decide(A)
   elseif kind == 's' then

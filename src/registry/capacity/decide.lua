@@ -3,9 +3,8 @@
 -- Runs after state.lua, seating.lua and holds.lua; batch.lua calls it.
 -- KEYS: the event's own (sentinel, dirty, registration, sessions, holds, hold_expiry, answers,
 --       version, busy, busy_by, stalled, fill_due, fill_from, registered, cancelled, loading:
---       redis_gate._EVENT_KEYS), then
---       the keys of the sessions the command names and the participant's agenda (declared for
---       routing and review; the scripts derive the same names, see state.lua).
+--       redis_gate._EVENT_KEYS); the keys of the sessions and the agenda it touches are derived
+--       from KEYS[1] (state.lua).
 -- ARGV (a table of the call's arguments): operation, command id, now (ms), hold ttl (ms), participant, session, replaces ('' for
 --       none), on_roster ('1': the participant must be on the roster, capacity/roster.py).
 -- Returns JSON: {c = changes, e = epoch, w = waitlist position?, replayed = true?} or

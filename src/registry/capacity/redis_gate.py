@@ -25,6 +25,7 @@ from contextlib import AbstractAsyncContextManager
 from importlib import resources
 from typing import Any
 
+import msgspec
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
@@ -69,7 +70,8 @@ _EVENT_KEYS = (
     "cancelled",
     "loading",
 )
-_SESSION_KEYS = ("session", "seated", "seat_order", "wait", "replaces")
+#: batch.lua's one argument: the gathered calls' arguments as a JSON array of strings.
+_ARGUMENTS = msgspec.json.Encoder()
 
 #: Each entry script and the shared files it runs after.
 _SCRIPTS = {
@@ -142,6 +144,7 @@ class RedisGate:
             name: client.register_script(script_source(name)) for name in _SCRIPTS
         }
         self._batcher = CallBatcher(self._run_batch)
+        self._keys_of: dict[str, list[str]] = {}
 
     # -- keys -------------------------------------------------------------------------------
 
@@ -151,14 +154,12 @@ class RedisGate:
             raise ValueError(f"an event key is '<org>:<event>' without braces: {event_key!r}")
         return f"{self._prefix}:{{{event_key}}}:"
 
-    def _keys(
-        self, event_key: str, sessions: Sequence[str] = (), participant: str | None = None
-    ) -> list[str]:
-        base = self.base(event_key)
-        keys = [base + suffix for suffix in _EVENT_KEYS]
-        keys += [f"{base}{kind}:{sid}" for sid in sessions for kind in _SESSION_KEYS]
-        if participant is not None:
-            keys.append(f"{base}agenda:{participant}")
+    def _event_keys(self, event_key: str) -> list[str]:
+        """The event's own keys (KEYS of every script), kept per event: every call names them."""
+        keys = self._keys_of.get(event_key)
+        if keys is None:
+            base = self.base(event_key)
+            keys = self._keys_of[event_key] = [base + suffix for suffix in _EVENT_KEYS]
         return keys
 
     async def _run(
@@ -169,10 +170,16 @@ class RedisGate:
         return raw.decode() if isinstance(raw, bytes) else str(raw)
 
     async def _run_batch(self, event_key: str, keys: list[str], args: list[str]) -> list[object]:
-        """Decisions and settlements gathered by the batcher (batching.py), one reply each."""
+        """Decisions and settlements gathered by the batcher (batching.py), one reply each.
+
+        The calls' arguments go as one JSON argument (batch.lua decodes it): a group of a few
+        dozen calls has hundreds, and redis-py packs each argument of a command in Python
+        (`pack_command`: 11 % of the process's time in a cProfile of the sign-up path in
+        process, bench/README.md, "2026-12-07, late morning"); one string is packed at once."""
+        calls = _ARGUMENTS.encode(args)
         try:
             async with self._in_flight:
-                replies = await self._scripts["batch"](keys=keys, args=args)
+                replies = await self._scripts["batch"](keys=keys, args=[calls])
         except ResponseError:
             # A script that failed half-way keeps the writes it made (Redis does not roll a
             # script back: https://dev.to/scalegrid/redis-transactions-long-running-lua-scripts-5a6e),
@@ -196,7 +203,6 @@ class RedisGate:
         *,
         on_roster: bool = False,
     ) -> Decision:
-        named = [sid for sid in (session_id, replaces) if sid]
         args = [
             op,
             command_id,
@@ -207,7 +213,10 @@ class RedisGate:
             replaces or "",
             "1" if on_roster else "",
         ]
-        keys = self._keys(event_key, named, participant_id)
+        # The event's own keys only: the script derives the sessions' and the agenda's names
+        # from KEYS[1] (state.lua), as it must for whom a cascade reaches; declaring them too
+        # cost a packed argument each (see _run_batch).
+        keys = self._event_keys(event_key)
         reply = wire.decode_reply(await self._batcher.call(event_key, "d", keys, args))
         if reply.err is not None:
             raise wire.to_exception(reply.err, event_key)
@@ -268,7 +277,7 @@ class RedisGate:
 
     async def _settle(self, event_key: str, op: str, command_id: str) -> str:
         args = [op, command_id, str(self._clock()), str(self._answer_ttl_ms)]
-        return await self._batcher.call(event_key, "s", self._keys(event_key), args)
+        return await self._batcher.call(event_key, "s", self._event_keys(event_key), args)
 
     async def confirm(self, event_key: str, command_id: str) -> ConfirmOutcome:
         outcome = await self._settle(event_key, "confirm", command_id)
@@ -299,7 +308,7 @@ class RedisGate:
         roster: Roster = NOBODY,
     ) -> None:
         """In steps, each a short script (load.lua; load_steps.py)."""
-        step = functools.partial(self._run, "load", event_key, self._keys(event_key))
+        step = functools.partial(self._run, "load", event_key, self._event_keys(event_key))
         await load_steps.load(
             step,
             event_key,
@@ -312,13 +321,13 @@ class RedisGate:
         )
 
     async def admit(self, event_key: str, participant_id: str) -> AdmitOutcome:
-        outcome = await self._run("admit", event_key, self._keys(event_key), [participant_id])
+        outcome = await self._run("admit", event_key, self._event_keys(event_key), [participant_id])
         if outcome not in _ADMIT_OUTCOMES:
             raise ValueError(f"the gate answered an unknown admit outcome: {outcome}")
         return _ADMIT_OUTCOMES[outcome]
 
     async def set_registration(self, event_key: str, state: RegistrationState) -> None:
-        if await self._run("registration", event_key, self._keys(event_key), [state]) != "OK":
+        if await self._run("registration", event_key, self._event_keys(event_key), [state]) != "OK":
             raise GateNotReady(event_key)
 
     async def is_ready(self, event_key: str) -> bool:
@@ -330,7 +339,7 @@ class RedisGate:
         return bool(ready)
 
     def claim(self, event_key: str) -> AbstractAsyncContextManager[ClaimOutcome]:
-        step = functools.partial(self._run, "load", event_key, self._keys(event_key))
+        step = functools.partial(self._run, "load", event_key, self._event_keys(event_key))
         return load_steps.claimed(step, event_key, self._load_lease_ms)
 
     async def waitlist_position(
@@ -365,7 +374,7 @@ class RedisGate:
 
     async def seating(self, event_key: str) -> Seating:
         snapshot = wire.decode_snapshot(
-            await self._run("snapshot", event_key, self._keys(event_key), [])
+            await self._run("snapshot", event_key, self._event_keys(event_key), [])
         )
         if not snapshot.sentinel or snapshot.dirty:
             raise GateNotReady(event_key)

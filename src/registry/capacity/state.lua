@@ -9,7 +9,11 @@
 -- is cluster-safe: every derived key carries the same hash tag as KEYS[1], so it hashes to the
 -- same slot and lives on the same node; a node refuses only keys of other slots (EVAL docs,
 -- https://redis.io/docs/latest/commands/eval/; redis/redis#10615). These scripts carry no
--- shebang flags, so the legacy EVAL rules apply. Every key known up front is passed in KEYS.
+-- shebang flags, so the legacy EVAL rules apply. KEYS are the event's own keys (redis_gate.py,
+-- _EVENT_KEYS), which route the call; the sessions' and participants' keys a call names are
+-- derived like a cascade's, not declared: each declared key was one more argument for the client
+-- to pack, hundreds per batch (bench/README.md, "2026-12-07, late morning"). tests/cluster/ runs
+-- the gate on a cluster, through a failover, this way.
 --
 -- Layout (suffixes):
 --   sentinel                 string: the epoch of the last load; gone after a loss of data
