@@ -53,9 +53,11 @@ SELECT e, t, d FROM unnest($1::text[], $2::text[], $3::jsonb[]) WITH ORDINALITY 
 RETURNING position
 """
 CAPACITIES: Final = "SELECT event_id, id, capacity FROM bench_sessions"
+_CALLS: Final = msgspec.json.Encoder()
 
 # One script call runs the gathered calls in turn (CallBatcher's format: kind, argument count,
-# arguments). KEYS[1] is the event's key prefix. Seats are a set per session, a waitlist a sorted
+# arguments), sent as one JSON argument as registry's gate sends them (redis_gate._run_batch).
+# KEYS[1] is the event's key prefix. Seats are a set per session, a waitlist a sorted
 # set in arrival order; a seat given back goes to its waitlist's head at once.
 GATE: Final = """
 local base = KEYS[1]
@@ -69,11 +71,12 @@ local function promote(s, facts)
     facts[#facts + 1] = {'PromotedFromWaitlist', s, head}
   end
 end
+local CALLS = cjson.decode(ARGV[1])
 local replies = {}
 local i = 1
-while i <= #ARGV do
-  local n = tonumber(ARGV[i + 1])
-  local op, p, s, r = ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
+while i <= #CALLS do
+  local n = tonumber(CALLS[i + 1])
+  local op, p, s, r = CALLS[i + 2], CALLS[i + 3], CALLS[i + 4], CALLS[i + 5]
   i = i + 2 + n
   local facts = {}
   local reply = {}
@@ -203,7 +206,7 @@ class Bare:
         script = self.redis.register_script(GATE)
 
         async def send(event: str, keys: list[str], args: list[str]) -> list[object]:
-            return list(await script(keys=keys, args=args))
+            return list(await script(keys=keys, args=[_CALLS.encode(args)]))
 
         self.gate = CallBatcher(send)
 
