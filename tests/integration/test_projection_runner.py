@@ -257,6 +257,17 @@ class Batches(Recording):
         self.batches.append([e.position for e in events])
 
 
+async def leading_batches(projector: Projector) -> asyncio.Task[None]:
+    """The projector running, once it leads (its one projection, `batches`: it reads at once)."""
+    run = asyncio.create_task(projector.run())
+    for _ in range(100):
+        if projector.leading:
+            return run
+        await asyncio.sleep(0.05)
+    run.cancel()
+    raise AssertionError(f"the projector leads {projector.leading}, not batches")
+
+
 async def test_commits_close_behind_each_other_are_applied_in_one_round(
     fresh_pool: asyncpg.Pool, fresh_database_url: str, store: PostgresEventStore
 ) -> None:
@@ -268,13 +279,8 @@ async def test_commits_close_behind_each_other_are_applied_in_one_round(
 
     batches = Batches()
     projector = Projector(fresh_pool, store, [batches], connect, lead_retry_s=0.05, linger_s=1.0)
-    run = asyncio.create_task(projector.run())
+    run = await leading_batches(projector)
     try:
-        for _ in range(100):
-            if projector.leading:
-                break
-            await asyncio.sleep(0.05)
-        assert projector.leading == {"batches"}
         for n in range(5):  # five commits, each with its notification, well inside the linger
             await store.append(
                 [StreamAppend(f"participant-acme:e:p{n}", NO_STREAM, [registered("x")])]
@@ -333,13 +339,8 @@ async def test_a_busy_log_is_read_in_longer_rounds_and_a_quiet_one_soon(
         busy_linger_s=2.0,
         busy_round=3,
     )
-    run = asyncio.create_task(projector.run())
+    run = await leading_batches(projector)
     try:
-        for _ in range(100):
-            if projector.leading:
-                break
-            await asyncio.sleep(0.05)
-        assert projector.leading == {"batches"}
         await commit("p0", events=3)  # a round of three: busy
         await applied(3)
         for n in range(1, 6):  # five commits inside the busy linger: one round
