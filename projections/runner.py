@@ -285,13 +285,17 @@ class Projector:
             # Caught up (a part batch), or lost a race: wait for the next commit. Reading again
             # at once would mostly find nothing, at a few statements a time; a commit that came
             # meanwhile has set `wake` already.
+            woken = False
             with contextlib.suppress(TimeoutError):
                 # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
                 # cancellation that arrives as the awaited event is set, and the projector
                 # then never stops (https://github.com/python/cpython/issues/86296).
                 async with asyncio.timeout(self._poll_interval_s):
                     await self._wake.wait()
-                    # Woken by a commit: let the commits of the next moment come along too, one
-                    # batch for them all (LINGER_S; longer while the log is busy, BUSY_LINGER_S).
-                    busy = read >= self._busy_round
-                    await asyncio.sleep(self._busy_linger_s if busy else self._linger_s)
+                    woken = True
+            if woken:
+                # Woken by a commit: let the commits of the next moment come along too, one
+                # batch for them all (LINGER_S; longer while the log is busy, BUSY_LINGER_S).
+                # Outside the poll's timeout, which would cut a linger longer than itself.
+                busy = read >= self._busy_round
+                await asyncio.sleep(self._busy_linger_s if busy else self._linger_s)

@@ -144,7 +144,7 @@ class RedisGate:
             name: client.register_script(script_source(name)) for name in _SCRIPTS
         }
         self._batcher = CallBatcher(self._run_batch)
-        self._keys_of: dict[str, list[str]] = {}
+        self._keys_of: dict[str, tuple[str, ...]] = {}
 
     # -- keys -------------------------------------------------------------------------------
 
@@ -154,16 +154,16 @@ class RedisGate:
             raise ValueError(f"an event key is '<org>:<event>' without braces: {event_key!r}")
         return f"{self._prefix}:{{{event_key}}}:"
 
-    def _event_keys(self, event_key: str) -> list[str]:
+    def _event_keys(self, event_key: str) -> tuple[str, ...]:
         """The event's own keys (KEYS of every script), kept per event: every call names them."""
         keys = self._keys_of.get(event_key)
         if keys is None:
             base = self.base(event_key)
-            keys = self._keys_of[event_key] = [base + suffix for suffix in _EVENT_KEYS]
+            keys = self._keys_of[event_key] = tuple(base + suffix for suffix in _EVENT_KEYS)
         return keys
 
     async def _run(
-        self, name: str, event_key: str, keys: list[str], args: Sequence[str | bytes]
+        self, name: str, event_key: str, keys: Sequence[str], args: Sequence[str | bytes]
     ) -> str:
         async with self._in_flight:
             raw = await self._scripts[name](keys=keys, args=args)
