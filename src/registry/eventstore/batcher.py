@@ -55,7 +55,7 @@ class AppendBatcher:
         append_alone: AppendAlone,
         *,
         max_commands: int = MAX_COMMANDS,
-        max_in_flight: int = 2,
+        max_in_flight: int = 1,
     ) -> None:
         if not 1 <= max_commands <= MAX_COMMANDS:
             raise ValueError(f"a batch holds 1 to {MAX_COMMANDS} commands")
