@@ -48,27 +48,27 @@ def who(principal: Principal) -> Who:
     return Who(organisation=principal.organisation, role=principal.role)
 
 
-@post("/test/programme", guards=[organiser_only], sync_to_thread=False)
+@post("/test/programme", before_request=organiser_only, sync_to_thread=False)
 def programme(principal: NamedDependency[Principal], data: JSONBody[Body]) -> Who:
     return who(principal)
 
 
-@post("/test/signups", guards=[form_or_organiser], sync_to_thread=False)
+@post("/test/signups", before_request=form_or_organiser, sync_to_thread=False)
 def signups(principal: NamedDependency[Principal], data: JSONBody[Body]) -> Who:
     return who(principal)
 
 
-@get("/test/agenda", guards=[any_role], sync_to_thread=False)
+@get("/test/agenda", before_request=any_role, sync_to_thread=False)
 def agenda(principal: NamedDependency[Principal]) -> Who:
     return who(principal)
 
 
-@get("/test/reads", guards=[reader], sync_to_thread=False)
+@get("/test/reads", before_request=reader, sync_to_thread=False)
 def reads(principal: NamedDependency[Principal]) -> Who:
     return who(principal)
 
 
-@get("/test/audit", guards=[auditor_only], sync_to_thread=False)
+@get("/test/audit", before_request=auditor_only, sync_to_thread=False)
 def audit(principal: NamedDependency[Principal]) -> Who:
     return who(principal)
 
@@ -78,7 +78,7 @@ def unguarded(principal: NamedDependency[Principal]) -> Who:
     return who(principal)
 
 
-@get("/test/ready", guards=[reader], sync_to_thread=False)
+@get("/test/ready", before_request=reader, sync_to_thread=False)
 def not_the_ready_route(principal: NamedDependency[Principal]) -> Who:
     return who(principal)
 

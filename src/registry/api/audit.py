@@ -35,7 +35,7 @@ def _listed(page: log_reads.Page, path: str, limit: int) -> dict[str, Any]:
     return {"position": page.position, "items": page.items, "next": following}
 
 
-@get("/audit/log", guards=[auditor_only], tags=["audit"])
+@get("/audit/log", before_request=auditor_only, tags=["audit"])
 async def audit_log(
     resources: With,
     principal: Who,
@@ -50,7 +50,7 @@ async def audit_log(
     return Response(_listed(page, "/v1/audit/log", limit))
 
 
-@get("/audit/streams/{stream:str}", guards=[auditor_only], tags=["audit"])
+@get("/audit/streams/{stream:str}", before_request=auditor_only, tags=["audit"])
 async def audit_stream(
     stream: FromPath[str],
     resources: With,
@@ -70,7 +70,7 @@ async def audit_stream(
     return Response(_listed(page, f"/v1/audit/streams/{quote(stream, safe=':')}", limit))
 
 
-@get("/audit/seals", guards=[auditor_only], tags=["audit"])
+@get("/audit/seals", before_request=auditor_only, tags=["audit"])
 async def audit_seals(
     resources: With,
     start: From = 1,

@@ -23,7 +23,7 @@ class Erase(cmd.Command, frozen=True, kw_only=True):
 @post(
     "/events/{event:str}/participants/{participant:str}/erase",
     status_code=200,
-    guards=[organiser_only],
+    before_request=organiser_only,
     tags=["organiser"],
 )
 async def erase_participant(

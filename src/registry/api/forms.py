@@ -21,7 +21,7 @@ With = NamedDependency[Resources]
 @post(
     "/events/{event:str}/participants",
     status_code=201,
-    guards=[form_or_organiser],
+    before_request=form_or_organiser,
     tags=["form backend"],
 )
 async def register_participant(
@@ -43,7 +43,7 @@ async def register_participant(
 @post(
     "/events/{event:str}/participants/{participant:str}/signups",
     status_code=201,
-    guards=[form_or_organiser],
+    before_request=form_or_organiser,
     tags=["form backend"],
 )
 async def sign_up(
@@ -66,7 +66,7 @@ async def sign_up(
 @delete(
     "/events/{event:str}/participants/{participant:str}/signups/{session:str}",
     status_code=200,
-    guards=[form_or_organiser],
+    before_request=form_or_organiser,
     tags=["form backend"],
 )
 async def cancel_sign_up(
@@ -89,7 +89,7 @@ async def cancel_sign_up(
 @delete(
     "/events/{event:str}/participants/{participant:str}",
     status_code=200,
-    guards=[form_or_organiser],
+    before_request=form_or_organiser,
     tags=["form backend"],
 )
 async def cancel_registration(
@@ -108,7 +108,7 @@ async def cancel_registration(
 @post(
     "/events/{event:str}/registrations",
     status_code=201,
-    guards=[form_or_organiser],
+    before_request=form_or_organiser,
     tags=["form backend"],
 )
 async def submit_registration(

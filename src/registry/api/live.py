@@ -95,7 +95,7 @@ def resume_position(header: str | None, head: int) -> int | None:
 
 @get(
     "/events/{event:str}/live",
-    guards=[organiser_only],
+    before_request=organiser_only,
     tags=["reads"],
     media_type="text/event-stream",
     responses={

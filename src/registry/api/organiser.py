@@ -34,7 +34,7 @@ class Empty(cmd.Command, frozen=True, kw_only=True):
     """A body of `{}` (unknown fields refused)."""
 
 
-@post("/events", status_code=201, guards=[organiser_only], tags=["organiser"])
+@post("/events", status_code=201, before_request=organiser_only, tags=["organiser"])
 async def create_event(
     request: Req, resources: With, data: JSONBody[cmd.CreateEvent]
 ) -> Response[Any]:
@@ -43,7 +43,9 @@ async def create_event(
     return await run_command(request, resources.keeper, cmd.CreateEvent, create)
 
 
-@post("/events/{event:str}/rooms", status_code=201, guards=[organiser_only], tags=["organiser"])
+@post(
+    "/events/{event:str}/rooms", status_code=201, before_request=organiser_only, tags=["organiser"]
+)
 async def add_room(
     request: Req, event: FromPath[str], resources: With, data: JSONBody[cmd.AddRoom]
 ) -> Response[Any]:
@@ -51,7 +53,12 @@ async def add_room(
     return await _change(request, resources, event, cmd.AddRoom, rules.decide_add_room, 201)
 
 
-@post("/events/{event:str}/sessions", status_code=201, guards=[organiser_only], tags=["organiser"])
+@post(
+    "/events/{event:str}/sessions",
+    status_code=201,
+    before_request=organiser_only,
+    tags=["organiser"],
+)
 async def schedule_session(
     request: Req,
     event: FromPath[str],
@@ -70,7 +77,12 @@ async def schedule_session(
     )
 
 
-@put("/events/{event:str}/programme", status_code=200, guards=[organiser_only], tags=["organiser"])
+@put(
+    "/events/{event:str}/programme",
+    status_code=200,
+    before_request=organiser_only,
+    tags=["organiser"],
+)
 async def replace_programme(
     request: Req,
     event: FromPath[str],
@@ -84,7 +96,7 @@ async def replace_programme(
 @post(
     "/events/{event:str}/registration/open",
     status_code=200,
-    guards=[organiser_only],
+    before_request=organiser_only,
     tags=["organiser"],
 )
 async def open_registration(
@@ -99,7 +111,7 @@ async def open_registration(
 @post(
     "/events/{event:str}/registration/close",
     status_code=200,
-    guards=[organiser_only],
+    before_request=organiser_only,
     tags=["organiser"],
 )
 async def close_registration(

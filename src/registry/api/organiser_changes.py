@@ -27,7 +27,7 @@ Req = Request[Any, Any, Any]
 C = TypeVar("C", bound=cmd.Command)
 With = NamedDependency[Resources]
 SESSION = "/events/{event:str}/sessions/{session:str}"
-OPTS: dict[str, Any] = {"status_code": 200, "guards": [organiser_only], "tags": ["organiser"]}
+OPTS: dict[str, Any] = {"status_code": 200, "before_request": organiser_only, "tags": ["organiser"]}
 
 
 @patch(SESSION, **OPTS)

@@ -43,7 +43,7 @@ async def reached(store: EventStore, after: int | None) -> None:
         await asyncio.sleep(0.02)
 
 
-@get("/events/{event:str}/participants/{participant:str}", guards=[any_role], tags=["reads"])
+@get("/events/{event:str}/participants/{participant:str}", before_request=any_role, tags=["reads"])
 async def participant_agenda(
     event: FromPath[str],
     participant: FromPath[str],
@@ -56,7 +56,7 @@ async def participant_agenda(
     return Response(await agenda(resources.keeper, principal.organisation, event, participant))
 
 
-@get("/events/{event:str}", guards=[reader], tags=["reads"])
+@get("/events/{event:str}", before_request=reader, tags=["reads"])
 async def event_details(
     event: FromPath[str], resources: With, principal: Who, after: After = None, as_of: AsOf = None
 ) -> Response[Any]:
@@ -80,7 +80,7 @@ def _listed(answer: dict[str, Any], more: str | None, path: str, limit: int) -> 
     return {**answer, "next": following}
 
 
-@get("/events/{event:str}/occupancy", guards=[reader], tags=["reads"])
+@get("/events/{event:str}/occupancy", before_request=reader, tags=["reads"])
 async def event_occupancy(
     event: FromPath[str], resources: With, principal: Who, after: After = None, as_of: AsOf = None
 ) -> Response[Any]:
@@ -92,7 +92,7 @@ async def event_occupancy(
     return Response(await resources.occupancy.occupancy(principal.organisation, event, after))
 
 
-@get("/events/{event:str}/rooms/occupancy", guards=[reader], tags=["reads"])
+@get("/events/{event:str}/rooms/occupancy", before_request=reader, tags=["reads"])
 async def room_occupancy(
     event: FromPath[str],
     resources: With,
@@ -112,7 +112,7 @@ async def room_occupancy(
     return Response(_listed(answer, more, f"/v1/events/{event}/rooms/occupancy", limit))
 
 
-@get("/events/{event:str}/sessions/{session:str}/attendees", guards=[reader], tags=["reads"])
+@get("/events/{event:str}/sessions/{session:str}/attendees", before_request=reader, tags=["reads"])
 async def session_attendees(
     event: FromPath[str],
     session: FromPath[str],
@@ -134,7 +134,7 @@ async def session_attendees(
     return Response(_listed(answer, more, path, limit))
 
 
-@get("/events/{event:str}/sessions/{session:str}/waitlist", guards=[reader], tags=["reads"])
+@get("/events/{event:str}/sessions/{session:str}/waitlist", before_request=reader, tags=["reads"])
 async def session_waitlist(
     event: FromPath[str],
     session: FromPath[str],
@@ -156,7 +156,7 @@ async def session_waitlist(
     return Response(_listed(answer, more, path, limit))
 
 
-@get("/events/{event:str}/conflicts", guards=[reader], tags=["reads"])
+@get("/events/{event:str}/conflicts", before_request=reader, tags=["reads"])
 async def event_conflicts(
     event: FromPath[str],
     resources: With,

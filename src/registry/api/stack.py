@@ -6,8 +6,8 @@ or method is answered before any of them):
 3. authentication (registry.auth.middleware): 401;
 4. the rate limit per API key.
 
-Guards (403) and the body (400 / 413 / 422) come after all of them. A setting of 0 leaves its
-middleware out entirely: nothing is paid for a limit that is off.
+Role checks (403, registry.auth.guards) and the body (400 / 413 / 422) come after all of them. A
+setting of 0 leaves its middleware out entirely: nothing is paid for a limit that is off.
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ WebhookFilter = Annotated[
 ]
 
 
-@post("/webhooks", status_code=201, guards=[organiser_only], tags=["webhooks"])
+@post("/webhooks", status_code=201, before_request=organiser_only, tags=["webhooks"])
 async def register_webhook(
     request: Req, resources: With, data: JSONBody[hooks.RegisterWebhook]
 ) -> Response[Any]:
@@ -45,14 +45,16 @@ async def register_webhook(
     return await run_command(request, resources.keeper, hooks.RegisterWebhook, register)
 
 
-@delete("/webhooks/{webhook:str}", status_code=200, guards=[organiser_only], tags=["webhooks"])
+@delete(
+    "/webhooks/{webhook:str}", status_code=200, before_request=organiser_only, tags=["webhooks"]
+)
 async def delete_webhook(request: Req, webhook: FromPath[str], resources: With) -> Response[Any]:
     """Stop notifying a webhook; its deliveries still pending end `dead`."""
     remove = lambda ctx, _: _delete(resources, ctx, webhook)  # noqa: E731
     return await run_command(request, resources.keeper, type(None), remove)
 
 
-@get("/webhooks", guards=[reader], tags=["webhooks"])
+@get("/webhooks", before_request=reader, tags=["webhooks"])
 async def list_webhooks(
     principal: Who,
     resources: With,
@@ -66,7 +68,7 @@ async def list_webhooks(
     return Response(_listed(answer, more, "/v1/webhooks", limit))
 
 
-@get("/webhooks/deliveries", guards=[reader], tags=["webhooks"])
+@get("/webhooks/deliveries", before_request=reader, tags=["webhooks"])
 async def list_deliveries(
     principal: Who,
     resources: With,

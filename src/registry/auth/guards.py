@@ -1,8 +1,8 @@
-"""Authorisation by role: one guard per row of API.md's role rules, and the ``principal``
+"""Authorisation by role: one check per row of API.md's role rules, and the ``principal``
 dependency.
 
 ===================  ========================  =============================================
-guard                roles                     for
+check                roles                     for
 ===================  ========================  =============================================
 organiser_only       organiser                 the programme: events, rooms, sessions, windows
 form_or_organiser    form, organiser           create/cancel participants, sign-ups, forms
@@ -11,10 +11,20 @@ reader               organiser, auditor        every other read
 auditor_only         auditor                   /v1/audit/...
 ===================  ========================  =============================================
 
-Put a guard on every route under /v1 (on its Router or Controller where a whole group shares
-one). A route without one still needs a valid key (the middleware), but any role passes.
+Put one on every route under /v1 as its ``before_request`` hook
+(``@post(..., before_request=organiser_only)``). A route without one still needs a valid key (the
+middleware), but any role passes.
 
-The guards are ``async`` on purpose: Litestar runs a synchronous guard in a worker thread
+Why a ``before_request`` hook and not a Litestar guard: the hook runs at the same point of a
+request (after the middlewares' 401 and 429, before the body is read and the handler's
+parameters are parsed), so API.md's order of problems holds; but Litestar calls every guard
+with a *copy* of the route handler (``BaseRouteHandler.authorize_connection``:
+``await guard(connection, copy(self))``), 8.8 us of a sign-up's ~65 us in Litestar measured in
+process (bench/README.md, 2026-12-07 afternoon), for a set lookup. A route has one
+``before_request`` (the closest layer's wins, Litestar's ``resolve_before_request``), so nothing
+else may use that hook on these routes; none does.
+
+The checks are ``async`` on purpose: Litestar runs a synchronous hook in a worker thread
 (``ensure_async_callable`` -> ``sync_to_thread``), a thread hop on every request for a set lookup.
 """
 
@@ -24,7 +34,6 @@ from typing import Any
 
 from litestar import Request
 from litestar.connection import ASGIConnection
-from litestar.handlers import BaseRouteHandler
 
 from registry.api.problems import Forbidden, Unauthorized
 from registry.auth.principal import Principal, Role
@@ -63,21 +72,21 @@ _ANY_ROLE: frozenset[Role] = frozenset({"organiser", "form", "auditor"})
 _AUDITOR: frozenset[Role] = frozenset({"auditor"})
 
 
-async def organiser_only(connection: Connection, _: BaseRouteHandler) -> None:
-    _require(connection, _ORGANISER)
+async def organiser_only(request: Request[Any, Any, Any]) -> None:
+    _require(request, _ORGANISER)
 
 
-async def form_or_organiser(connection: Connection, _: BaseRouteHandler) -> None:
-    _require(connection, _FORM_OR_ORGANISER)
+async def form_or_organiser(request: Request[Any, Any, Any]) -> None:
+    _require(request, _FORM_OR_ORGANISER)
 
 
-async def reader(connection: Connection, _: BaseRouteHandler) -> None:
-    _require(connection, _READER)
+async def reader(request: Request[Any, Any, Any]) -> None:
+    _require(request, _READER)
 
 
-async def any_role(connection: Connection, _: BaseRouteHandler) -> None:
-    _require(connection, _ANY_ROLE)
+async def any_role(request: Request[Any, Any, Any]) -> None:
+    _require(request, _ANY_ROLE)
 
 
-async def auditor_only(connection: Connection, _: BaseRouteHandler) -> None:
-    _require(connection, _AUDITOR)
+async def auditor_only(request: Request[Any, Any, Any]) -> None:
+    _require(request, _AUDITOR)

@@ -1,12 +1,12 @@
 """Authentication: ``Authorization: Bearer <api key>`` -> the request's :class:`Principal`.
 
 Every route needs a key except the operations routes (:data:`PUBLIC_PATHS`) and handlers opted
-out with ``opt={"exclude_from_auth": True}``. Authorisation by role is the guards' job
+out with ``opt={"exclude_from_auth": True}``. Authorisation by role is the role checks' job
 (:mod:`registry.auth.guards`); this step only answers "who is calling", or 401 ``unauthorized``.
 
 Where it sits in the order of API.md: Litestar resolves the route and the method before it runs a
 route's middleware, so an unknown route (404) or method (405) is answered first, without a key;
-then this (401); then the guards (403); only then is the body read (400 / 413 / 422).
+then this (401); then the role checks (403); only then is the body read (400 / 413 / 422).
 """
 
 from __future__ import annotations
