@@ -5,17 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response, delete, post
-from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
 from registry.api.commands import run_command
-from registry.api.lifespan import Resources
+from registry.api.lifespan import resources_of
 from registry.auth.guards import form_or_organiser
 from registry.domain import commands as cmd
 from registry.handlers import registration as handlers
 
 Req = Request[Any, Any, Any]
-With = NamedDependency[Resources]
 
 
 @post(
@@ -27,11 +25,10 @@ With = NamedDependency[Resources]
 async def register_participant(
     request: Req,
     event: FromPath[str],
-    resources: With,
     data: JSONBody[cmd.RegisterParticipant],
 ) -> Response[Any]:
     """Register a participant (one per e-mail per event, while registration is open)."""
-    k = resources.keeper
+    k = resources_of(request).keeper
     return await run_command(
         request,
         k,
@@ -50,11 +47,10 @@ async def sign_up(
     request: Req,
     event: FromPath[str],
     participant: FromPath[str],
-    resources: With,
     data: JSONBody[cmd.SignUp],
 ) -> Response[Any]:
     """A seat, or a place on the waitlist (keeping an overlapping seat as the fallback)."""
-    k = resources.keeper
+    k = resources_of(request).keeper
     return await run_command(
         request,
         k,
@@ -74,10 +70,9 @@ async def cancel_sign_up(
     event: FromPath[str],
     participant: FromPath[str],
     session: FromPath[str],
-    resources: With,
 ) -> Response[Any]:
     """Give up a seat or a waitlist entry; `promoted` lists everyone it promoted, in order."""
-    k = resources.keeper
+    k = resources_of(request).keeper
     return await run_command(
         request,
         k,
@@ -93,10 +88,10 @@ async def cancel_sign_up(
     tags=["form backend"],
 )
 async def cancel_registration(
-    request: Req, event: FromPath[str], participant: FromPath[str], resources: With
+    request: Req, event: FromPath[str], participant: FromPath[str]
 ) -> Response[Any]:
     """Cancel a whole registration: every seat and waitlist entry is released."""
-    k = resources.keeper
+    k = resources_of(request).keeper
     return await run_command(
         request,
         k,
@@ -114,11 +109,10 @@ async def cancel_registration(
 async def submit_registration(
     request: Req,
     event: FromPath[str],
-    resources: With,
     data: JSONBody[cmd.SubmitRegistration],
 ) -> Response[Any]:
     """A whole form in one command: the participant and their sessions, all or nothing."""
-    k = resources.keeper
+    k = resources_of(request).keeper
     return await run_command(
         request,
         k,

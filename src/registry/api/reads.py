@@ -10,23 +10,23 @@ import time
 from typing import Annotated, Any, Final
 from urllib.parse import urlencode
 
-from litestar import Response, get
-from litestar.di import NamedDependency
+from litestar import Request, Response, get
 from litestar.params import FromPath, QueryParameter
 
 from projections import reads as rm
 from registry.api import as_of as replayed
 from registry.api.as_of import AsOf
-from registry.api.lifespan import Resources
+from registry.api.lifespan import resources_of
 from registry.api.problems import Unavailable
-from registry.auth.guards import any_role, reader
-from registry.auth.principal import Principal
+from registry.auth.guards import any_role, principal_of, reader
 from registry.eventstore import EventStore
 from registry.handlers.agenda import agenda
 from registry.handlers.event_view import event_view
 
-Who = NamedDependency[Principal]
-With = NamedDependency[Resources]
+#: The key's principal and the process's resources come from the request, not as dependencies:
+#: Litestar's dependency injection costs ~9 us a request for each (bench/README.md, 2026-12-07
+#: afternoon), and these are the most frequent reads.
+Req = Request[Any, Any, Any]
 After = Annotated[int | None, QueryParameter(name="after", ge=0, required=False)]
 
 WAIT_FOR_POSITION_S: Final = 5.0
@@ -45,22 +45,23 @@ async def reached(store: EventStore, after: int | None) -> None:
 
 @get("/events/{event:str}/participants/{participant:str}", before_request=any_role, tags=["reads"])
 async def participant_agenda(
+    request: Req,
     event: FromPath[str],
     participant: FromPath[str],
-    principal: Who,
-    resources: With,
     after: After = None,
 ) -> Response[Any]:
     """One participant's agenda: seats, and waitlist entries with their place in the queue."""
+    resources, principal = resources_of(request), principal_of(request)
     await reached(resources.keeper.store, after)
     return Response(await agenda(resources.keeper, principal.organisation, event, participant))
 
 
 @get("/events/{event:str}", before_request=reader, tags=["reads"])
 async def event_details(
-    event: FromPath[str], resources: With, principal: Who, after: After = None, as_of: AsOf = None
+    request: Req, event: FromPath[str], after: After = None, as_of: AsOf = None
 ) -> Response[Any]:
     """The event with its programme (rooms, sessions) and state."""
+    resources, principal = resources_of(request), principal_of(request)
     if as_of is not None:
         org = principal.organisation
         return Response(await replayed.event_details(resources, org, event, as_of, after))
@@ -82,9 +83,10 @@ def _listed(answer: dict[str, Any], more: str | None, path: str, limit: int) -> 
 
 @get("/events/{event:str}/occupancy", before_request=reader, tags=["reads"])
 async def event_occupancy(
-    event: FromPath[str], resources: With, principal: Who, after: After = None, as_of: AsOf = None
+    request: Req, event: FromPath[str], after: After = None, as_of: AsOf = None
 ) -> Response[Any]:
     """Capacity, seated, waitlisted and free seats of every session, by start time."""
+    resources, principal = resources_of(request), principal_of(request)
     if as_of is not None:
         org = principal.organisation
         return Response(await replayed.occupancy(resources, org, event, as_of, after))
@@ -94,15 +96,15 @@ async def event_occupancy(
 
 @get("/events/{event:str}/rooms/occupancy", before_request=reader, tags=["reads"])
 async def room_occupancy(
+    request: Req,
     event: FromPath[str],
-    resources: With,
-    principal: Who,
     after: After = None,
     limit: Limit = rm.DEFAULT_LIMIT,
     cursor: Cursor = None,
     as_of: AsOf = None,
 ) -> Response[Any]:
     """Every room with the time ranges its sessions use and the seats taken in each."""
+    resources, principal = resources_of(request), principal_of(request)
     page = rm.Page(limit, cursor)
     if as_of is not None:
         path = f"/v1/events/{event}/rooms/occupancy"
@@ -114,16 +116,16 @@ async def room_occupancy(
 
 @get("/events/{event:str}/sessions/{session:str}/attendees", before_request=reader, tags=["reads"])
 async def session_attendees(
+    request: Req,
     event: FromPath[str],
     session: FromPath[str],
-    resources: With,
-    principal: Who,
     after: After = None,
     limit: Limit = rm.DEFAULT_LIMIT,
     cursor: Cursor = None,
     as_of: AsOf = None,
 ) -> Response[Any]:
     """Who holds a seat, in the order the seats were given."""
+    resources, principal = resources_of(request), principal_of(request)
     page = rm.Page(limit, cursor)
     org = principal.organisation
     path = f"/v1/events/{event}/sessions/{session}/attendees"
@@ -136,16 +138,16 @@ async def session_attendees(
 
 @get("/events/{event:str}/sessions/{session:str}/waitlist", before_request=reader, tags=["reads"])
 async def session_waitlist(
+    request: Req,
     event: FromPath[str],
     session: FromPath[str],
-    resources: With,
-    principal: Who,
     after: After = None,
     limit: Limit = rm.DEFAULT_LIMIT,
     cursor: Cursor = None,
     as_of: AsOf = None,
 ) -> Response[Any]:
     """Who waits, in queue order, with each one's place and fallback seat."""
+    resources, principal = resources_of(request), principal_of(request)
     page = rm.Page(limit, cursor)
     org = principal.organisation
     path = f"/v1/events/{event}/sessions/{session}/waitlist"
@@ -158,15 +160,15 @@ async def session_waitlist(
 
 @get("/events/{event:str}/conflicts", before_request=reader, tags=["reads"])
 async def event_conflicts(
+    request: Req,
     event: FromPath[str],
-    resources: With,
-    principal: Who,
     after: After = None,
     limit: Limit = rm.DEFAULT_LIMIT,
     cursor: Cursor = None,
     as_of: AsOf = None,
 ) -> Response[Any]:
     """Participants holding seats at overlapping times (after a reschedule or a merge)."""
+    resources, principal = resources_of(request), principal_of(request)
     page = rm.Page(limit, cursor)
     if as_of is not None:
         path = f"/v1/events/{event}/conflicts"
