@@ -19,7 +19,7 @@ def store(request: pytest.FixtureRequest) -> EventStore:
         return MemoryEventStore(test_codec())
     pool: asyncpg.Pool = request.getfixturevalue("fresh_pool")
     # "postgres" gathers appends into append_batch (group commit, the service's default);
-    # "postgres-alone" sends each through append_events, as appends with personal data and
+    # "postgres-alone" sends each through append_events, as erasures of personal data and
     # appends inside a gate fence always go.
     batch = {"postgres": MAX_COMMANDS, "postgres-alone": 0}[request.param]
     return PostgresEventStore(pool, test_codec(), poll_interval=0.2, append_batch=batch)

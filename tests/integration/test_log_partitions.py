@@ -24,6 +24,7 @@ from registry.audit.chainer import SealPolicy, chain_batch, load_state
 from registry.capacity.memory import MemoryGate
 from registry.domain.events import ALL_EVENTS
 from registry.eventstore import EventCodec
+from registry.eventstore.batcher import MAX_COMMANDS
 from registry.eventstore.postgres import PostgresEventStore
 from registry.handlers.gate_sync import GateKeeper
 from registry.migrations import apply_migrations, load_migrations, migrations_dir
@@ -61,8 +62,8 @@ async def snapshot(conn: asyncpg.Connection) -> dict[str, list[Any]]:
     return {table: list(map(tuple, await conn.fetch(query))) for table, query in SNAPSHOT.items()}
 
 
-async def play_day(pool: asyncpg.Pool, event_id: str) -> None:
-    keeper = GateKeeper(PostgresEventStore(pool, CODEC), MemoryGate())
+async def play_day(pool: asyncpg.Pool, event_id: str, append_batch: int = MAX_COMMANDS) -> None:
+    keeper = GateKeeper(PostgresEventStore(pool, CODEC, append_batch=append_batch), MemoryGate())
     await set_up(keeper, event_id)
     for step in DAY:
         await step(keeper, event_id)
@@ -95,7 +96,9 @@ async def test_a_log_with_data_is_migrated_into_partitions_and_goes_on(
     pool = await dbroles.create_pool(empty_url, min_size=1, max_size=4)
     owner = await asyncpg.connect(empty_url)
     try:
-        await play_day(pool, "old")  # a capacity change and a merge: the outbox has rows
+        # A capacity change and a merge: the outbox has rows. Every append alone: this code's
+        # batches carry registrations' details, which append_batch takes from 0069 on only.
+        await play_day(pool, "old", append_batch=0)
         await hash_all_but_the_last(owner)
         assert (
             await owner.fetchval("SELECT relkind::text FROM pg_class WHERE relname = 'events'")

@@ -23,10 +23,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final
 
 import asyncpg
+import msgspec
 
 from registry.dbtypes import Connection
 from registry.eventstore import clean_release
 from registry.eventstore.model import AppendResult
+from registry.eventstore.personal import ParticipantDetails
 from registry.eventstore.pg_outcomes import appended, refusal, replay, stored_command
 from registry.eventstore.prepare import PreparedAppend
 
@@ -37,12 +39,16 @@ APPEND_BATCH: Final = """
 SELECT outcome, replayed, positions, "position", stream_versions, answer::text AS answer,
        detail, message
   FROM append_batch($1, $2, $3::jsonb[], $4::jsonb[], $5, $6, $7, $8, $9, $10, $11, $12, $13,
-                    $14, $15::jsonb[])
+                    $14, $15::jsonb[], $16::jsonb[])
 """
 
-Queued = tuple[PreparedAppend, "asyncio.Future[AppendResult]"]
+#: A command, the personal data written with it (a registration's details), and its answer.
+#: A command's details as append_batch reads them: a JSON array of participant_details rows.
+_DETAILS: Final = msgspec.json.Encoder()
+
+Queued = tuple[PreparedAppend, Sequence[ParticipantDetails], "asyncio.Future[AppendResult]"]
 #: Appends one command alone (the store's single path): for commands the batch hands back.
-AppendAlone = Callable[[PreparedAppend], Awaitable[AppendResult]]
+AppendAlone = Callable[[PreparedAppend, Sequence[ParticipantDetails]], Awaitable[AppendResult]]
 
 
 class AppendBatcher:
@@ -72,9 +78,13 @@ class AppendBatcher:
         self.batches = 0
         self.commands = 0
 
-    async def append(self, prepared: PreparedAppend) -> AppendResult:
+    async def append(
+        self, prepared: PreparedAppend, details: Sequence[ParticipantDetails] = ()
+    ) -> AppendResult:
+        """`details`: personal data written in the command's subtransaction (append_batch,
+        migrations/0069), as the store writes it beside an append alone."""
         future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
-        self._queue.append((prepared, future))
+        self._queue.append((prepared, details, future))
         self._send()
         # A caller cancelled meanwhile leaves its command in the batch: it may commit all the
         # same, as a single append cancelled mid-flight may (seat_appends rebuilds the gate).
@@ -99,21 +109,21 @@ class AppendBatcher:
         self.commands += len(batch)
         try:
             async with self._pool.acquire() as conn:
-                outcomes = await run_batch(conn, [prepared for prepared, _ in batch])
+                outcomes = await run_batch(
+                    conn, [prepared for prepared, _, _ in batch], [d for _, d, _ in batch]
+                )
                 clean_release.mark_clean(conn)  # append_batch returned: its lock is released
         except BaseException as error:  # the batch as a whole: nothing of it is known to stand
-            for _, future in batch:
+            for _, _, future in batch:
                 if not future.done():
                     future.set_exception(error)
             if not isinstance(error, Exception):
                 raise
             return
         alone = [
-            (prepared, future)
-            for (prepared, future), outcome in zip(batch, outcomes, strict=True)
-            if outcome is FENCED
+            queued for queued, outcome in zip(batch, outcomes, strict=True) if outcome is FENCED
         ]
-        for (_, future), outcome in zip(batch, outcomes, strict=True):
+        for (_, _, future), outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, _Fenced) or future.done():
                 continue
             if isinstance(outcome, AppendResult):
@@ -123,14 +133,19 @@ class AppendBatcher:
         # The fenced go alone, each in a task of its own: an append alone waits for its fence
         # (an organiser's change, a rebuild), and a batch slot held meanwhile would hold up
         # every other event's appends in this process (with one slot, all of them).
-        for prepared, future in alone:
-            task = asyncio.create_task(self._alone(prepared, future))
+        for queued in alone:
+            task = asyncio.create_task(self._alone(*queued))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _alone(self, prepared: PreparedAppend, future: asyncio.Future[AppendResult]) -> None:
+    async def _alone(
+        self,
+        prepared: PreparedAppend,
+        details: Sequence[ParticipantDetails],
+        future: asyncio.Future[AppendResult],
+    ) -> None:
         try:
-            result = await self._append_alone(prepared)
+            result = await self._append_alone(prepared, details)
         except Exception as error:
             if not future.done():
                 future.set_exception(error)
@@ -147,11 +162,14 @@ FENCED: Final = _Fenced()
 
 
 async def run_batch(
-    conn: Connection, batch: Sequence[PreparedAppend]
+    conn: Connection,
+    batch: Sequence[PreparedAppend],
+    details: Sequence[Sequence[ParticipantDetails]] = (),
 ) -> list[AppendResult | Exception | _Fenced]:
     """One append_batch statement (its own transaction) and each command's outcome, in order:
-    its result, its typed error, or FENCED. Raises only what fails the batch as a whole."""
-    rows = await conn.fetch(APPEND_BATCH, *batch_arguments(batch))
+    its result, its typed error, or FENCED. Raises only what fails the batch as a whole.
+    `details`: each command's personal data (none if empty)."""
+    rows = await conn.fetch(APPEND_BATCH, *batch_arguments(batch, details))
     ids = Counter(prepared.command_id for prepared in batch)
     outcomes: list[AppendResult | Exception | _Fenced] = []
     for prepared, row in zip(batch, rows, strict=True):
@@ -196,8 +214,11 @@ def _error(row: asyncpg.Record) -> Exception:
     return asyncpg.PostgresError.new(fields)
 
 
-def batch_arguments(batch: Sequence[PreparedAppend]) -> tuple[list[Any], ...]:
-    """append_batch's fifteen arrays (migrations/0046: per command, per stream, per event)."""
+def batch_arguments(
+    batch: Sequence[PreparedAppend], details: Sequence[Sequence[ParticipantDetails]] = ()
+) -> tuple[list[Any], ...]:
+    """append_batch's sixteen arrays (migrations/0046: per command, per stream, per event;
+    0069: per command, its personal data as a JSON array or NULL)."""
     command_ids: list[str | None] = []
     fingerprints: list[str | None] = []
     answers: list[str | None] = []
@@ -213,6 +234,9 @@ def batch_arguments(batch: Sequence[PreparedAppend]) -> tuple[list[Any], ...]:
     types: list[str] = []
     schema_versions: list[int] = []
     data: list[str] = []
+    kept: list[str | None] = [
+        _DETAILS.encode(d).decode() if d else None for d in details or [()] * len(batch)
+    ]
     for prepared in batch:
         command_ids.append(prepared.command_id)
         fingerprints.append(prepared.fingerprint)
@@ -246,4 +270,5 @@ def batch_arguments(batch: Sequence[PreparedAppend]) -> tuple[list[Any], ...]:
         types,
         schema_versions,
         data,
+        kept,
     )

@@ -15,6 +15,7 @@ from registry.dbtypes import Connection
 from registry.eventstore.errors import (
     AppendNotFirstWrite,
     CommandIdReused,
+    InvalidAppend,
     StaleGateDecision,
     WrongExpectedVersion,
 )
@@ -25,6 +26,8 @@ WRONG_VERSION: Final = "RG001"
 NOT_FIRST_WRITE: Final = "RG002"
 COMMAND_REUSED: Final = "RG003"
 STALE_GATE: Final = "RG004"
+#: append_batch (0069): the participant has personal data kept already.
+DETAILS_KEPT: Final = "RG005"
 
 COMMAND: Final = """
 SELECT fingerprint, positions, "position", stream_versions, answer::text AS answer
@@ -35,7 +38,7 @@ StoredCommand = tuple[str | None, AppendResult]
 
 
 def refusal(sqlstate: str, detail: str | None, message: str) -> Exception | None:
-    """The typed error of one of our SQLSTATEs (RG001 - RG004), or None for any other."""
+    """The typed error of one of our SQLSTATEs (RG001 - RG005), or None for any other."""
     if sqlstate == WRONG_VERSION:
         fields = msgspec.json.decode(detail or "{}")
         return WrongExpectedVersion(fields["stream_id"], fields["expected"], fields["actual"])
@@ -47,6 +50,8 @@ def refusal(sqlstate: str, detail: str | None, message: str) -> Exception | None
     if sqlstate == COMMAND_REUSED:
         fields = msgspec.json.decode(detail or "{}")
         return CommandIdReused(fields["command_id"])
+    if sqlstate == DETAILS_KEPT:
+        return InvalidAppend(message)
     return None
 
 

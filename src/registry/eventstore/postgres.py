@@ -34,7 +34,7 @@ from registry.eventstore.model import (
     RecordedEvent,
     StreamAppend,
 )
-from registry.eventstore.personal import PersonalWrite
+from registry.eventstore.personal import ParticipantDetails, PersonalWrite
 from registry.eventstore.personal_pg import PostgresPersonalData, append_row
 from registry.eventstore.pg_outcomes import (
     WRONG_VERSION,
@@ -138,15 +138,19 @@ class PostgresEventStore:
             # wait for ever behind appends queued on the fence's lock (see `_reader`).
             async with held.transaction():
                 return await self.append_prepared(held, prepared, personal)
-        if self.batcher is not None and not personal:
-            # Personal data is written beside the append on its connection: those go alone.
-            return await self.batcher.append(prepared)
+        details = [w for w in personal if isinstance(w, ParticipantDetails)]
+        if self.batcher is not None and len(details) == len(personal):
+            # A registration's details go in its command's subtransaction of the batch
+            # (append_batch, migrations/0069); an erasure's tombstone (an upsert) goes alone.
+            return await self.batcher.append(prepared, details)
         async with self._pool.acquire() as conn:
             return await self.append_prepared(conn, prepared, personal)
 
-    async def _append_alone(self, prepared: PreparedAppend) -> AppendResult:
+    async def _append_alone(
+        self, prepared: PreparedAppend, details: Sequence[ParticipantDetails] = ()
+    ) -> AppendResult:
         async with self._pool.acquire() as conn:
-            return await self.append_prepared(conn, prepared)
+            return await self.append_prepared(conn, prepared, details)
 
     async def append_on(
         self,
