@@ -1,12 +1,13 @@
 -- batch.lua: decisions and settlements of one event that arrived together, one after another
 -- in one round trip (redis_gate.py gathers the calls made in the same turn of the event loop).
--- Runs after state.lua, seating.lua, holds.lua, decide.lua and settle.lua.
+-- Runs after state.lua, seating.lua, holds.lua, decide.lua, settle.lua and admit.lua.
 -- KEYS: the event's own (as decide.lua).
--- ARGV[1]: the calls as one JSON array of strings: each call's kind ('d': decide, 's': settle),
---       its number of arguments n, then the n arguments of decide.lua or settle.lua. One
+-- ARGV[1]: the calls as one JSON array of strings: each call's kind ('d': decide, 's': settle,
+--       'a': admit), its number of arguments n, then the n arguments of decide.lua, settle.lua
+--       or admit.lua. One
 --       argument, not hundreds: redis-py packs every argument in Python, and that was 11 % of
 --       the sign-up path's time in process (redis_gate.py, _run_batch).
--- Returns one reply per call, in order, each what decide() or settle() returns. Running them in
+-- Returns one reply per call, in order, each what decide(), settle() or admit() returns. Running them in
 -- turn within one script is the same as running each in its own script in that order: nothing
 -- else runs on the server in between, so each call still sees every write of the one before.
 
@@ -21,6 +22,8 @@ while i <= #CALLS do
     replies[#replies + 1] = decide(A)
   elseif kind == 's' then
     replies[#replies + 1] = settle(A)
+  elseif kind == 'a' then
+    replies[#replies + 1] = admit(A)
   else
     return redis.error_reply('unknown call ' .. tostring(kind))
   end

@@ -20,7 +20,7 @@ from typing import Final, Literal
 #: Calls per script at most: each takes ~0.05 - 0.1 ms of Redis's one thread.
 MAX_CALLS: Final = 32
 
-Kind = Literal["d", "s"]  # batch.lua: decide, settle
+Kind = Literal["d", "s", "a"]  # batch.lua: decide, settle, admit
 Send = Callable[[str, list[str], list[str]], Awaitable[Sequence[object]]]
 
 

@@ -75,9 +75,8 @@ _ARGUMENTS = msgspec.json.Encoder()
 
 #: Each entry script and the shared files it runs after.
 _SCRIPTS = {
-    "batch": ("state", "seating", "holds", "decide", "settle", "batch"),
+    "batch": ("state", "seating", "holds", "decide", "settle", "admit", "batch"),
     "registration": ("state", "seating", "holds", "registration"),
-    "admit": ("state", "seating", "holds", "admit"),
     "load": ("state", "load"),
     "snapshot": ("state", "snapshot"),
 }
@@ -321,7 +320,11 @@ class RedisGate:
         )
 
     async def admit(self, event_key: str, participant_id: str) -> AdmitOutcome:
-        outcome = await self._run("admit", event_key, self._event_keys(event_key), [participant_id])
+        # Gathered with the event's other calls (batch.lua): every registration admits its
+        # participant, and alone each was a script call of its own, ~30 % of a registration's
+        # CPU in process (bench/README.md, "2026-12-07, afternoon").
+        keys = self._event_keys(event_key)
+        outcome = await self._batcher.call(event_key, "a", keys, [participant_id])
         if outcome not in _ADMIT_OUTCOMES:
             raise ValueError(f"the gate answered an unknown admit outcome: {outcome}")
         return _ADMIT_OUTCOMES[outcome]
