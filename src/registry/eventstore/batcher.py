@@ -10,7 +10,8 @@ This is PostgreSQL's own group commit, one level up; see also
 https://www.postgresql.org/docs/current/wal-async-commit.html for why we keep commits durable.
 
 Each command keeps what it would have alone (append_batch's per-command subtransactions): its
-expected versions, its gate fence, its idempotency, its answer or its own typed error. What the
+expected versions, its gate fence, its idempotency, its personal data (a registration's details,
+migrations/0069), its answer or its own typed error. What the
 batch cannot decide alone it hands back: a command whose gate fence is taken is appended alone
 (which waits for the fence), a twin's result is read once the batch has committed.
 """
@@ -42,10 +43,10 @@ SELECT outcome, replayed, positions, "position", stream_versions, answer::text A
                     $14, $15::jsonb[], $16::jsonb[])
 """
 
-#: A command, the personal data written with it (a registration's details), and its answer.
 #: A command's details as append_batch reads them: a JSON array of participant_details rows.
 _DETAILS: Final = msgspec.json.Encoder()
 
+#: A command, the personal data written with it (a registration's details), and its answer.
 Queued = tuple[PreparedAppend, Sequence[ParticipantDetails], "asyncio.Future[AppendResult]"]
 #: Appends one command alone (the store's single path): for commands the batch hands back.
 AppendAlone = Callable[[PreparedAppend, Sequence[ParticipantDetails]], Awaitable[AppendResult]]
