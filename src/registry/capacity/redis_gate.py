@@ -169,7 +169,8 @@ class RedisGate:
         return raw.decode() if isinstance(raw, bytes) else str(raw)
 
     async def _run_batch(self, event_key: str, keys: list[str], args: list[str]) -> list[object]:
-        """Decisions and settlements gathered by the batcher (batching.py), one reply each.
+        """Decisions, settlements and admissions gathered by the batcher (batching.py), one reply
+        each.
 
         The calls' arguments go as one JSON argument (batch.lua decodes it): a group of a few
         dozen calls has hundreds, and redis-py packs each argument of a command in Python
