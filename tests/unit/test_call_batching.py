@@ -98,3 +98,82 @@ async def test_a_call_cancelled_before_the_group_left_is_not_sent() -> None:
     with pytest.raises(asyncio.CancelledError):
         await doomed
     assert [args for _, _, args in recorder.groups] == [["d", "1", "kept"]]
+
+
+class Gated(Recorder):
+    """A Recorder whose groups come back only when the test says so."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.back: list[asyncio.Event] = []
+
+    async def send(self, event_key: str, keys: list[str], args: list[str]) -> Sequence[object]:
+        back = asyncio.Event()
+        self.back.append(back)
+        await back.wait()
+        return await super().send(event_key, keys, args)
+
+
+async def _turns(n: int = 3) -> None:
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+async def test_calls_made_while_a_group_is_out_wait_for_it_and_then_go_together() -> None:
+    recorder = Gated()
+    batcher = CallBatcher(recorder.send)
+    first = asyncio.ensure_future(batcher.call("o:e", "d", [], ["a"]))
+    await _turns()
+    later = [asyncio.ensure_future(batcher.call("o:e", "d", [], [x])) for x in "bc"]
+    await _turns()
+    later.append(asyncio.ensure_future(batcher.call("o:e", "s", [], ["d"])))
+    other = asyncio.ensure_future(batcher.call("o:f", "d", [], ["e"]))  # another event: not held
+    await _turns()
+    assert len(recorder.back) == 2  # o:e's first group and o:f's; b, c and d wait
+    recorder.back[0].set()
+    assert await first == "a"
+    await _turns()
+    assert len(recorder.back) == 3  # b, c and d in one group, in order
+    for back in recorder.back:
+        back.set()
+    assert await asyncio.gather(*later, other) == ["b", "c", "d", "e"]
+    assert [args for key, _, args in recorder.groups if key == "o:e"] == [
+        ["d", "1", "a"],
+        ["d", "1", "b", "d", "1", "c", "s", "1", "d"],
+    ]
+
+
+async def test_with_two_groups_allowed_out_the_second_goes_at_once() -> None:
+    recorder = Gated()
+    batcher = CallBatcher(recorder.send, max_in_flight=2)
+    calls = [asyncio.ensure_future(batcher.call("o:e", "d", [], ["a"]))]
+    await _turns()
+    calls.append(asyncio.ensure_future(batcher.call("o:e", "d", [], ["b"])))
+    await _turns()
+    calls.append(asyncio.ensure_future(batcher.call("o:e", "d", [], ["c"])))
+    await _turns()
+    assert len(recorder.back) == 2  # a and b out, c waiting
+    recorder.back[1].set()
+    assert await calls[1] == "b"
+    await _turns()
+    assert len(recorder.back) == 3
+    for back in recorder.back:
+        back.set()
+    assert await asyncio.gather(*calls) == ["a", "b", "c"]
+
+
+async def test_a_group_that_fails_lets_the_waiting_calls_go() -> None:
+    recorder = Gated()
+    batcher = CallBatcher(recorder.send)
+    first = asyncio.ensure_future(batcher.call("o:e", "d", [], ["a"]))
+    await _turns()
+    waiting = asyncio.ensure_future(batcher.call("o:e", "d", [], ["b"]))
+    await _turns()
+    recorder.fail = ConnectionError("Redis went away")
+    recorder.back[0].set()
+    with pytest.raises(ConnectionError):
+        await first
+    recorder.fail = None
+    await _turns()
+    recorder.back[1].set()
+    assert await waiting == "b"
