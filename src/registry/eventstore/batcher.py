@@ -180,10 +180,10 @@ async def run_batch(
     its result, its typed error, or FENCED. Raises only what fails the batch as a whole.
     `details`: each command's personal data (none if empty).
 
-    A plain batch (`is_plain`) goes first in one statement per table (append_batch_plain, ~half
-    of PostgreSQL's CPU a command); if the database finds it not plain after all (a replay, a
-    fence, a stale epoch, a version, a twin, kept details), nothing was written and
-    append_batch decides each command as before."""
+    A plain batch (`is_plain`) goes first in one statement per table (append_batch_plain: about
+    two thirds of append_batch's PostgreSQL CPU a command); if the database finds it not plain
+    after all (a replay, a fence, a stale epoch, a version, a twin, kept details, a refused
+    event), nothing was written and append_batch decides each command as before."""
     arguments = batch_arguments(batch, details)
     if is_plain(batch):
         rows = await conn.fetch(APPEND_BATCH_PLAIN, *arguments)
