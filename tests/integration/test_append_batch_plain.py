@@ -271,15 +271,28 @@ async def test_a_batch_not_plain_by_its_shape_is_seen_so_and_written_by_append_b
 async def test_a_plain_batch_goes_through_the_plain_function_alone(
     fresh_pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """run_batch does not call append_batch for a batch the plain function appends."""
+    """run_batch does not call append_batch for a batch the plain function appends, and the
+    personal data a command keeps is written with it."""
     monkeypatch.setattr(batcher, "APPEND_BATCH", "SELECT 1 / 0")
     run = f"pg{next(_runs)}r"
+    details = ParticipantDetails(
+        organisation="acme", event_id=run, participant_id="cas", name="Cas",
+        email="cas@example.org", organisation_name="Guild",
+    )  # fmt: skip
     async with fresh_pool.acquire() as conn:
         outcomes = await run_batch(
-            conn, [_sign_up(run, "a", f"{run}1"), _sign_up(run, "b"), _sign_up(run, "c", f"{run}3")]
+            conn,
+            [_sign_up(run, "a", f"{run}1"), _sign_up(run, "b"), _sign_up(run, "c", f"{run}3")],
+            [[], [], [details]],
+        )
+        kept = await conn.fetch(
+            "SELECT participant_id, name, email, organisation_name FROM participant_details"
+            " WHERE organisation = 'acme' AND event_id = $1",
+            run,
         )
     assert [type(o) for o in outcomes] == [AppendResult] * 3
     assert [o.stream_versions for o in outcomes if isinstance(o, AppendResult)] == [(1,)] * 3
+    assert [tuple(r) for r in kept] == [("cas", "Cas", "cas@example.org", "Guild")]
 
 
 async def test_what_only_the_database_sees_leaves_nothing_written_then_fails_alone(
@@ -301,6 +314,10 @@ async def test_what_only_the_database_sees_leaves_nothing_written_then_fails_alo
         kept = [[], [details], []]
         assert is_plain(batch)
         size = await _log_size(conn)
+        for alone in ([0, 1], [0, 2]):  # each of the two on its own, then both
+            each = [batch[i] for i in alone]
+            each_kept = [kept[i] for i in alone]
+            assert await conn.fetch(APPEND_BATCH_PLAIN, *batch_arguments(each, each_kept)) == []
         assert await conn.fetch(APPEND_BATCH_PLAIN, *batch_arguments(batch, kept)) == []
         assert await _log_size(conn) == size
         outcomes = await run_batch(conn, batch, kept)
