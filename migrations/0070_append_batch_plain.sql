@@ -9,17 +9,19 @@
 --   - every gate fence is free and every gate epoch is current (no 'fenced', no RG004);
 --   - every expected version holds, no command id is taken meanwhile by a twin, no participant
 --     has details kept already, and the log's CHECKs accept every event.
--- The first three are cheap for the caller to see (batcher.py, is_plain), and looked at again
--- here; the others only here. Anything not plain before the positions are drawn returns at
--- once, having written nothing. After that, every write is inside one plpgsql block with an
--- EXCEPTION clause (one subtransaction for the batch): an error there rolls back all of the
--- batch's writes and returns no rows; the positions drawn stay a gap, as with any append that
--- fails (0004, 0046), and append_batch then gives each command its own outcome.
+-- The first three are cheap for the caller to see (batcher.py, is_plain). Here the first is
+-- looked at again, and the fences and epochs, before anything is drawn: not plain returns at
+-- once, having written nothing. The second and third are refused by the writes themselves (one
+-- row cannot be upserted twice by one statement; commands_pkey), as are the last ones. Every
+-- write is inside one plpgsql block with an EXCEPTION clause (one subtransaction for the
+-- batch): an error there rolls back all of the batch's writes and returns no rows; the
+-- positions drawn stay a gap, as with any append that fails (0004, 0046), and append_batch
+-- then gives each command its own outcome.
 --
 -- Why: append_batch decides each command in a subtransaction of its own, with a statement per
--- stream and per command id: ~90 us of PostgreSQL's CPU per command in a batch of nine sign-ups,
--- against ~45 us for the same rows written with one statement per table (bench/README.md,
--- "2026-12-07, evening"). In the broad crowd nearly every batch is plain: sign-ups name one
+-- stream and per command id: 90 - 133 us of PostgreSQL's CPU per command in a batch of nine
+-- sign-ups, against 65 - 81 us here (45 - 63 us for the same rows with one statement per table
+-- and no checks at all; bench/README.md, "2026-12-07, evening"). In the broad crowd nearly every batch is plain: sign-ups name one
 -- participant's stream with expected version ANY; a participant is not decided twice at once
 -- (the gate's busy mark), so a stream rarely comes twice in one batch.
 --
