@@ -52,11 +52,15 @@ async def _client(
     timings: dict[str, list[float]],
     behind: list[tuple[int, int]],
     deadline: float,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> None:
+    """Each pair in turn: the sign-up, the read `?after=` its position, the plain read; their
+    times into `timings`, and (sign-up position, answer position) into `behind` for a read
+    `?after=` that answered from before the sign-up. Stops at `deadline` (perf_counter)."""
     form = {"Authorization": f"Bearer {keys['form']}"}
     organiser = {"Authorization": f"Bearer {keys['organiser']}"}
     occupancy = f"/v1/events/{event}/occupancy"
-    async with httpx.AsyncClient(base_url=url, timeout=10.0) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=10.0, transport=transport) as client:
         for participant, session in pairs:
             began = time.perf_counter()
             if began > deadline:
