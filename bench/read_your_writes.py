@@ -5,6 +5,7 @@ command's position (API.md): the read answers once the read models hold it. How 
 is the projector's: it lingers after a commit to gather the next ones (projections/runner.py,
 LINGER_S, BUSY_LINGER_S under load), then applies them in one round; the read looks every 10 ms
 (projections/reads.py, wait_for).
+
 `--clients` clients (1), each in turn: POST a sign-up (participants of their own, in sessions of
 a broad crowd's programme), GET `/occupancy?after=<position>`, then the same read without
 `?after=` (the baseline, in the same run: what the read costs when it need not wait).
@@ -128,11 +129,14 @@ async def bench(args: argparse.Namespace) -> None:
             )
             took = time.perf_counter() - began
             spent = cpu.per_request_ms(before, cpu.sample(roots), len(timings["sign-up"]))
-            if alongside:
+            if crowd and alongside:
                 measured = await alongside
-                print(f"broad crowd alongside: {crowd.describe() if crowd else ''}")
+                print(f"broad crowd alongside: {crowd.describe()}")
                 measured.show("registry")
     done = len(timings["sign-up"])
+    if not done:
+        print("read your writes: no sign-up within the time limit")
+        return
     print(f"read your writes: {args.clients} client(s), {done:,} sign-ups in {took:.1f} s")
     print(f"  ({done / took:,.0f} sign-ups/s, each followed by both reads)")
     for name, ms in timings.items():
