@@ -11,6 +11,9 @@ from registry.dbtypes import Connection
 
 #: Advisory lock class of projection leadership (key: hashtext(name)); 'proj' in ASCII.
 LEADER_LOCK_CLASS: Final = 0x70726F6A
+#: Advisory lock class of leading a whole set of projections (key: hashtext of their names);
+#: 'prjs' in ASCII. Only its holder tries the projections' own locks (projections/runner.py).
+LEADER_SET_LOCK_CLASS: Final = 0x70726A73
 #: Advisory lock class of a rebuild in progress; 'rbld' in ASCII.
 REBUILD_LOCK_CLASS: Final = 0x72626C64
 

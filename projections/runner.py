@@ -18,6 +18,12 @@
   the projector's own. A stand-by tries every `lead_retry_s`; when the leader's connection dies,
   PostgreSQL releases its locks and a stand-by takes over within that interval. Should two ever
   run one projection at once, the checkpoint lock still makes each batch apply once.
+- **All in one place.** Only a process holding the lock of its whole set of projections tries
+  their own locks. When every process tried each projection's lock, two could split the set
+  (after a leader's connection dropped, the stand-by and the reconnected leader raced for them
+  one by one), and each then read the log and paid a round for its share. The set's lock is a
+  preference, not the exclusion: processes with another set (another release) still split it,
+  correctly, as before (docs/decisions.md, 2026-12-07 late night).
 """
 
 from __future__ import annotations
@@ -183,6 +189,8 @@ class Projector:
         self._poll_interval_s = poll_interval_s
         self._lead_retry_s = lead_retry_s
         self._wake = asyncio.Event()
+        #: The key of the set's lock: the same set in every process of one release.
+        self._set_name = ",".join(sorted(p.name for p in self._projections))
         #: The projections this process leads now (for status and tests).
         self.leading: set[str] = set()
 
@@ -208,9 +216,14 @@ class Projector:
         led; give all up if the connection fails (PostgreSQL has released the locks then)."""
         conn = await self._connect()
         follower: asyncio.Task[None] | None = None
+        leads_set = False
         try:
             while True:
-                for projection in self._projections:
+                if not leads_set:
+                    leads_set = await conn.fetchval(
+                        checkpoints.TRY_LEAD, checkpoints.LEADER_SET_LOCK_CLASS, self._set_name
+                    )
+                for projection in self._projections if leads_set else ():
                     name = projection.name
                     if name in self.leading:
                         continue

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import random
 from collections.abc import AsyncIterator, Sequence
 
@@ -146,6 +147,67 @@ async def test_one_process_leads_each_projection_once(
             await asyncio.sleep(0.05)
         assert first.leading | second.leading == names
         assert not first.leading & second.leading
+    finally:
+        for run in runs:
+            run.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await run
+
+
+async def test_one_process_leads_the_whole_set_and_a_stand_by_takes_it_over(
+    fresh_pool: asyncpg.Pool, fresh_database_url: str, store: PostgresEventStore
+) -> None:
+    """Two projectors with the same projections (two API workers started together) do not split
+    them: one leads them all (one read of the log a round), the other stands by, and takes all
+    of them when the first stops."""
+
+    connections = itertools.count()
+
+    class StallingOnce:
+        """A leadership connection; the first projector's stalls after its first lock taken
+        (a busy machine), and the second, started meanwhile, catches up with it."""
+
+        def __init__(self, conn: asyncpg.Connection) -> None:
+            self._conn = conn
+            self._stall = next(connections) == 0
+
+        async def fetchval(self, *args: object) -> object:
+            value = await self._conn.fetchval(*args)
+            if self._stall:
+                self._stall = False
+                await asyncio.sleep(0.5)
+            return value
+
+        async def close(self) -> None:
+            await self._conn.close()
+
+    async def connect() -> StallingOnce:
+        return StallingOnce(await asyncpg.connect(fresh_database_url))
+
+    names = {p.name for p in PROJECTIONS}
+    projectors = [
+        Projector(fresh_pool, store, PROJECTIONS, connect, lead_retry_s=0.05) for _ in range(2)
+    ]
+    runs = [asyncio.create_task(projector.run()) for projector in projectors]
+    try:
+        for _ in range(100):
+            if any(p.leading == names for p in projectors):
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)  # several of the stand-by's tries
+        leaders = [i for i, p in enumerate(projectors) if p.leading == names]
+        assert leaders, f"the set split: {[sorted(p.leading) for p in projectors]}"
+        leader = leaders[0]
+        stand_by = projectors[1 - leader]
+        assert stand_by.leading == set()
+        runs[leader].cancel()  # its connection closes: PostgreSQL drops its locks
+        with contextlib.suppress(asyncio.CancelledError):
+            await runs[leader]
+        for _ in range(100):
+            if stand_by.leading == names:
+                break
+            await asyncio.sleep(0.05)
+        assert stand_by.leading == names
     finally:
         for run in runs:
             run.cancel()
