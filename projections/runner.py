@@ -212,8 +212,9 @@ class Projector:
             await listener.close()
 
     async def _lead(self) -> None:
-        """Hold one connection; take each projection's lock when free; follow the log for those
-        led; give all up if the connection fails (PostgreSQL has released the locks then)."""
+        """Hold one connection; take the set's lock, then each projection's lock when free;
+        follow the log for those led; give all up if the connection fails (PostgreSQL has
+        released the locks then)."""
         conn = await self._connect()
         follower: asyncio.Task[None] | None = None
         leads_set = False
